@@ -183,7 +183,9 @@ def _gpu_dir() -> Any:
 def gpu_ids() -> tuple[str, ...]:
     """Ids of every GPU shipped with joulecast."""
     return tuple(
-        sorted(p.name.removesuffix(".yaml") for p in _gpu_dir().iterdir() if p.name.endswith(".yaml"))
+        sorted(
+            p.name.removesuffix(".yaml") for p in _gpu_dir().iterdir() if p.name.endswith(".yaml")
+        )
     )
 
 

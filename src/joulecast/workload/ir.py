@@ -346,7 +346,18 @@ class Copy:
         _positive("copy", elements=self.elements)
 
 
-Op = Gemm | Conv2d | Attention | Softmax | LayerNorm | RMSNorm | Reduction | Elementwise | Embedding | Copy
+Op = (
+    Gemm
+    | Conv2d
+    | Attention
+    | Softmax
+    | LayerNorm
+    | RMSNorm
+    | Reduction
+    | Elementwise
+    | Embedding
+    | Copy
+)
 
 
 @dataclass(frozen=True)

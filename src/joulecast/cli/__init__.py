@@ -1,0 +1,1 @@
+"""The ``joulecast`` command line: thin typer commands over the Python API."""
