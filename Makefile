@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy -p joulecast
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest

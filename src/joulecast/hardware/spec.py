@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from joulecast.errors import ClockError, SpecError, UnknownNameError
 from joulecast.workload.ir import Precision
@@ -63,6 +63,19 @@ class GPUSpec(BaseModel):
     mig_slices: int = Field(default=0, ge=0, description="compute slices for MIG; 0 = no MIG")
     form_factor: str = "SXM"
     sources: list[str] = Field(default_factory=list)
+    _hash: int = PrivateAttr(default=0)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Specs key the per-shape cost caches, so hashing must be cheap and content-based.
+        self._hash = hash(self.model_dump_json())
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GPUSpec):
+            return NotImplemented
+        return self._hash == other._hash and self.model_dump() == other.model_dump()
 
     @model_validator(mode="after")
     def _consistent(self) -> GPUSpec:
@@ -126,7 +139,7 @@ class GPUSpec(BaseModel):
 
     def supported_clocks_mhz(self) -> list[float]:
         """Lockable SM clocks from min to max in ``clock_step_mhz`` steps."""
-        n = int(round((self.max_clock_mhz - self.min_clock_mhz) / self.clock_step_mhz))
+        n = round((self.max_clock_mhz - self.min_clock_mhz) / self.clock_step_mhz)
         return [self.min_clock_mhz + i * self.clock_step_mhz for i in range(n + 1)]
 
     def check_clock(self, clock_mhz: float) -> float:

@@ -145,7 +145,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any], list[Any], str], Op]] = {
 
 
 def parse_energaizer(data: Any, name: str = "workload") -> Workload:
-    """Convert decoded EnergAIzer JSON (a list of ``[params, op_type]``) into a :class:`Workload`."""
+    """Convert decoded EnergAIzer JSON (``[params, op_type]`` pairs) into a :class:`Workload`."""
     if not isinstance(data, list):
         raise WorkloadError(f"{name}: expected a JSON list of [params, op_type] entries")
     ops: list[Op] = []

@@ -1,0 +1,1 @@
+"""Fitting the time and power models to measurements, and reporting accuracy."""

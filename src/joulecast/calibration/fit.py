@@ -1,0 +1,133 @@
+"""Fit time and power coefficients to end-to-end measurements (scikit-learn style).
+
+``Calibration(gpu).fit(rows)`` learns, for one GPU:
+
+* **time** (6 parameters): tensor / CUDA-core pipe efficiency, DRAM bandwidth efficiency, fixed
+  cycles per kernel, host dispatch time per op, fixed host time per pass — bounded non-linear
+  least squares on log time (so every row weighs by its relative error);
+* **power** (6 non-negative energies, plus idle power where the part has no measured idle table):
+  non-negative least squares of measured energy minus idle energy on the event counts of the
+  fitted time model, rows weighted by 1/energy (relative error).
+
+Prediction needs only the fitted coefficients, never the measurement files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares, nnls
+
+from joulecast.calibration.data import Measurement
+from joulecast.calibration.params import GpuCoefficients, PowerParams, TimeParams
+from joulecast.dvfs import dvfs_curve
+from joulecast.errors import CalibrationError
+from joulecast.hardware.spec import GPUSpec, load_gpu
+from joulecast.power import FEATURES, event_matrix
+from joulecast.timeline import CompiledWorkload, compile_workload, kernel_times, pass_times
+
+_TIME_FIELDS = (
+    "eta_tensor",
+    "eta_cuda",
+    "eta_dram",
+    "kernel_latency_cycles",
+    "host_op_s",
+    "pass_overhead_s",
+)
+_SCALE = np.array([1.0, 1.0, 1.0, 1e3, 1e-6, 1e-4])
+_LOWER = np.array([0.05, 0.05, 0.05, 0.0, 0.0, 0.0])
+_UPPER = np.array([1.0, 1.0, 1.0, 4e4, 2e-4, 5e-2])
+
+
+@dataclass(frozen=True)
+class _Row:
+    cw: CompiledWorkload
+    clock: NDArray[np.float64]
+    time_s: float
+    energy_j: float
+
+
+def _time_params(x: NDArray[np.float64], base: TimeParams) -> TimeParams:
+    values = dict(zip(_TIME_FIELDS, (x * _SCALE).tolist(), strict=True))
+    return base.model_copy(update=values)
+
+
+class Calibration:
+    """Per-GPU fit of the time and power models.
+
+    Attributes:
+        coefficients_: the fitted :class:`GpuCoefficients` (after :meth:`fit`).
+    """
+
+    def __init__(self, gpu: str | GPUSpec, *, ref_clock_mhz: float | None = None) -> None:
+        self.gpu = gpu if isinstance(gpu, GPUSpec) else load_gpu(gpu)
+        self.ref_clock_mhz = ref_clock_mhz
+        self.coefficients_: GpuCoefficients | None = None
+
+    def _rows(self, rows: Sequence[Measurement]) -> list[_Row]:
+        out = []
+        for r in rows:
+            cw = compile_workload(r.load_workload(), self.gpu)
+            out.append(_Row(cw, np.array([r.requested_clock_mhz]), r.time_s, r.energy_j))
+        return out
+
+    def fit(self, rows: Sequence[Measurement]) -> Calibration:
+        """Fit time then power coefficients to ``rows`` (measurements on this GPU)."""
+        if len(rows) < 8:
+            raise CalibrationError(f"need at least 8 measured rows to fit {self.gpu.id}")
+        data = self._rows(rows)
+        base = TimeParams()
+        t_meas = np.array([d.time_s for d in data])
+
+        def residual(x: NDArray[np.float64]) -> NDArray[np.float64]:
+            tp = _time_params(x, base)
+            pred = np.array(
+                [pass_times(d.cw, tp, kernel_times(d.cw, tp, d.clock)).time_s[0] for d in data]
+            )
+            return np.asarray(np.log(pred / t_meas), dtype=np.float64)
+
+        x0 = np.array([getattr(base, f) for f in _TIME_FIELDS]) / _SCALE
+        sol = least_squares(
+            residual, x0, bounds=(_LOWER / _SCALE, _UPPER / _SCALE), loss="soft_l1", f_scale=0.1
+        )
+        time_params = _time_params(sol.x, base)
+        ref = self.ref_clock_mhz or float(np.median([d.clock[0] for d in data]))
+        power = self._fit_power(data, time_params, ref)
+        self.coefficients_ = GpuCoefficients(
+            gpu=self.gpu.id,
+            ref_clock_mhz=ref,
+            origin=f"fitted on {len(rows)} measured passes",
+            fitted_on=sorted({r.model for r in rows}),
+            time=time_params,
+            power=power,
+        )
+        return self
+
+    def _fit_power(self, data: list[_Row], tp: TimeParams, ref: float) -> PowerParams:
+        curve = dvfs_curve(self.gpu)
+        n_feat = len(FEATURES)
+        fit_idle = not curve.measured
+        x_rows, y = [], []
+        for d in data:
+            t_u = kernel_times(d.cw, tp, d.clock)
+            v2 = curve.v2_ratio(d.clock, ref)
+            ev = event_matrix(d.cw, t_u, d.clock, v2)[:, 0, :]
+            feats = (d.cw.count[:, None] * ev).sum(axis=0)
+            idle = float(curve.idle_power(d.clock)[0])
+            extra = [d.time_s] if fit_idle else []
+            x_rows.append(np.concatenate([feats, extra]) / d.energy_j)
+            y.append((d.energy_j - (0.0 if fit_idle else idle * d.time_s)) / d.energy_j)
+        coef, _ = nnls(np.array(x_rows), np.array(y))
+        values = dict(zip(FEATURES, coef[:n_feat].tolist(), strict=True))
+        if fit_idle:
+            clock = float(np.median([d.clock[0] for d in data]))
+            values["idle_offset_w"] = float(coef[n_feat]) - float(curve.idle_power(clock))
+        return PowerParams(**values)
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of fitted parameters (time + power)."""
+        return len(_TIME_FIELDS) + len(FEATURES) + (0 if dvfs_curve(self.gpu).measured else 1)

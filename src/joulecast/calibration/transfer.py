@@ -1,0 +1,80 @@
+"""Coefficients for GPUs without their own calibration, transferred by physics.
+
+Time coefficients (pipe efficiencies, latencies) carry over from the nearest calibrated part of the
+same generation, or the reference part otherwise. Energies per event are scaled by physics (see
+docs/hardware.md): DRAM energy per byte by memory technology, core energies per FLOP / per byte /
+per SM-cycle by process node and generation, with the GPU's own idle curve.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from joulecast.calibration.params import GpuCoefficients, shipped_coefficients
+from joulecast.hardware.spec import GPUSpec, MemoryTechnology, load_gpu
+
+REFERENCE_GPU = "a100-pcie-40gb"
+
+# Interface + array energy per byte moved off-chip, relative to HBM2 (published pJ/bit figures:
+# HBM2 ~3.9, HBM2e ~3.5, HBM3 ~3.0, HBM3e ~2.8, GDDR6 ~7.5, GDDR6X ~7.25, GDDR7 ~6.5).
+DRAM_PJ_PER_BIT = {
+    MemoryTechnology.HBM2: 3.9,
+    MemoryTechnology.HBM2E: 3.5,
+    MemoryTechnology.HBM3: 3.0,
+    MemoryTechnology.HBM3E: 2.8,
+    MemoryTechnology.GDDR6: 7.5,
+    MemoryTechnology.GDDR6X: 7.25,
+    MemoryTechnology.GDDR7: 6.5,
+}
+
+
+def node_energy_factor(src: GPUSpec, dst: GPUSpec) -> float:
+    """Core energy per operation of ``dst`` relative to ``src`` from the process node
+    (switched capacitance ~ feature size; Dennard-style CV² at equal voltage)."""
+    return dst.process_node_nm / src.process_node_nm
+
+
+def transfer(coeffs: GpuCoefficients, src: GPUSpec, dst: GPUSpec) -> GpuCoefficients:
+    """Map ``src``'s calibrated coefficients onto ``dst`` by physics."""
+    node = node_energy_factor(src, dst)
+    dram = DRAM_PJ_PER_BIT[dst.memory_technology] / DRAM_PJ_PER_BIT[src.memory_technology]
+    p = coeffs.power
+    power = p.model_copy(
+        update={
+            "tensor_pj_per_flop": p.tensor_pj_per_flop * node,
+            "cuda_pj_per_flop": p.cuda_pj_per_flop * node,
+            "l2_pj_per_byte": p.l2_pj_per_byte * node,
+            "sm_pj_per_cycle": p.sm_pj_per_cycle * node,
+            "busy_w": p.busy_w * dst.sm_count / src.sm_count,
+            "dram_pj_per_byte": p.dram_pj_per_byte * dram,
+            "idle_offset_w": 0.0,
+        }
+    )
+    return GpuCoefficients(
+        gpu=dst.id,
+        ref_clock_mhz=coeffs.ref_clock_mhz * dst.max_clock_mhz / src.max_clock_mhz,
+        origin=f"transferred from {src.id} ({coeffs.origin})",
+        fitted_on=[],
+        time=coeffs.time,
+        power=power,
+    )
+
+
+def coefficients_for_gpu(gpu: GPUSpec) -> GpuCoefficients:
+    """Shipped coefficients of ``gpu`` if calibrated, else physics-transferred ones."""
+    own = shipped_coefficients(gpu.id)
+    if own is not None and load_gpu(gpu.id) == gpu:
+        return own
+    return _transferred(gpu)
+
+
+@cache
+def _transferred(gpu: GPUSpec) -> GpuCoefficients:
+    candidates = [REFERENCE_GPU]
+    if gpu.id in ("a100-sxm4-40gb", "a100-sxm4-80gb"):
+        candidates.insert(0, REFERENCE_GPU)
+    for src_id in candidates:
+        src_coeffs = shipped_coefficients(src_id)
+        if src_coeffs is not None:
+            return transfer(src_coeffs, load_gpu(src_id), gpu)
+    return GpuCoefficients(gpu=gpu.id, ref_clock_mhz=gpu.max_clock_mhz)

@@ -1,0 +1,267 @@
+"""Accuracy report: every valid measured row, in-sample and leave-one-model-out, with a baseline.
+
+Protocols:
+
+* **in-sample**: fit on all rows of the GPU, predict the same rows;
+* **leave-one-model-out (LOMO)**: for each model family, fit on the other families only and predict
+  the held-out family;
+* **baseline**: a three-feature regression (GEMM FLOPs ÷ peak, bytes ÷ bandwidth, kernel count)
+  fitted with NNLS for time and for energy, same protocols;
+* **DVFS**: A100-PCIe rows at 510–1410 MHz predicted with coefficients fitted on the 900 MHz set
+  only (and LOMO), at the requested clock with power-cap throttling modelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+from joulecast.calibration.data import Measurement, calibration_rows
+from joulecast.calibration.fit import Calibration
+from joulecast.calibration.params import GpuCoefficients
+from joulecast.estimator import estimate
+from joulecast.hardware.spec import load_gpu
+from joulecast.workload.ir import Conv2d, Gemm
+
+GPU_SETS = (("a100", "a100-pcie-40gb"), ("a10", "a10"))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Measured and predicted values of one row."""
+
+    row: Measurement
+    time_s: float
+    power_w: float
+    energy_j: float
+    clock_mhz: float
+
+    @property
+    def errors(self) -> tuple[float, float, float]:
+        """Signed relative errors of time, power, energy."""
+        r = self.row
+        return (
+            self.time_s / r.time_s - 1,
+            self.power_w / r.power_w - 1,
+            self.energy_j / r.energy_j - 1,
+        )
+
+
+def mape(preds: Sequence[Prediction]) -> tuple[float, float, float]:
+    """Mean absolute percentage error of time, power and energy."""
+    if not preds:
+        return (float("nan"),) * 3
+    e = np.abs(np.array([p.errors for p in preds])) * 100
+    m = e.mean(axis=0)
+    return float(m[0]), float(m[1]), float(m[2])
+
+
+@dataclass
+class GpuReport:
+    """All protocols for one measurement set."""
+
+    set_name: str
+    gpu: str
+    n_rows: int
+    n_params: int
+    in_sample: list[Prediction] = field(default_factory=list)
+    lomo: list[Prediction] = field(default_factory=list)
+    baseline_in: list[Prediction] = field(default_factory=list)
+    baseline_lomo: list[Prediction] = field(default_factory=list)
+
+
+def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients) -> list[Prediction]:
+    """Run the estimator on each row at its requested clock."""
+    out = []
+    for r in rows:
+        e = estimate(
+            r.load_workload(),
+            r.gpu,
+            sm_clock_mhz=r.requested_clock_mhz,
+            coefficients=coeffs,
+            detail=False,
+        )
+        out.append(Prediction(r, e.time_s, e.avg_power_w, e.energy_j, e.sm_clock_mhz))
+    return out
+
+
+def _baseline_features(r: Measurement) -> np.ndarray:
+    gpu = load_gpu(r.gpu)
+    w = r.load_workload()
+    scale = r.requested_clock_mhz / gpu.spec_clock_mhz
+    gemm_flops = sum(op.flops for op in w.ops if isinstance(op, Gemm | Conv2d))
+    from joulecast.kernels.cost import cost_of
+
+    moved = sum(cost_of(op, gpu).dram_bytes for op in w.ops)
+    return np.array(
+        [
+            gemm_flops / (gpu.tensor_flops_per_s(w.ops[0].precision, gpu.spec_clock_mhz) * scale)
+            if isinstance(w.ops[0], Gemm)
+            else gemm_flops / (gpu.tensor_tflops[min(gpu.tensor_tflops)] * 1e12 * scale),
+            moved / gpu.memory_bandwidth_b_s,
+            float(len(w)),
+        ]
+    )
+
+
+def baseline(train: Sequence[Measurement], test: Sequence[Measurement]) -> list[Prediction]:
+    """Three-feature NNLS regression for time and energy (the comparison baseline)."""
+    xt = np.array([_baseline_features(r) for r in train])
+    t = np.array([r.time_s for r in train])
+    e = np.array([r.energy_j for r in train])
+    # Relative-error weighting, as for joulecast's own fit.
+    a_t, _ = nnls(xt / t[:, None], np.ones_like(t))
+    a_e, _ = nnls(xt / e[:, None], np.ones_like(e))
+    out = []
+    for r in test:
+        x = _baseline_features(r)
+        tp, ep = float(x @ a_t), float(x @ a_e)
+        out.append(Prediction(r, tp, ep / tp, ep, r.requested_clock_mhz))
+    return out
+
+
+def _lomo(
+    rows: Sequence[Measurement],
+    predict: Callable[[Sequence[Measurement], Sequence[Measurement]], list[Prediction]],
+) -> list[Prediction]:
+    out: list[Prediction] = []
+    for model in sorted({r.model for r in rows}):
+        train = [r for r in rows if r.model != model]
+        test = [r for r in rows if r.model == model]
+        out += predict(train, test)
+    return out
+
+
+def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
+    """Fit and predict every valid bf16 row with a kernel list of ``set_name``."""
+    rows = calibration_rows(data_dir, set_name)
+
+    def ours(train: Sequence[Measurement], test: Sequence[Measurement]) -> list[Prediction]:
+        coeffs = Calibration(gpu).fit(train).coefficients_
+        assert coeffs is not None
+        return predict_rows(test, coeffs)
+
+    rep = GpuReport(set_name, gpu, len(rows), Calibration(gpu).n_parameters)
+    rep.in_sample = ours(rows, rows)
+    rep.lomo = _lomo(rows, ours)
+    rep.baseline_in = baseline(rows, rows)
+    rep.baseline_lomo = _lomo(rows, baseline)
+    return rep
+
+
+@dataclass
+class DvfsReport:
+    """DVFS rows predicted from the fixed-clock fit (all valid rows, throttled included)."""
+
+    fit_900: list[Prediction]
+    lomo: list[Prediction]
+
+
+def dvfs_report(data_dir: Path) -> DvfsReport:
+    """Predict the DVFS set from A100 900 MHz fits (all models, and leave-one-model-out)."""
+    gpu = "a100-pcie-40gb"
+    train_all = calibration_rows(data_dir, "a100")
+    test = calibration_rows(data_dir, "dvfs")
+    coeffs = Calibration(gpu).fit(train_all).coefficients_
+    assert coeffs is not None
+    fit_900 = predict_rows(test, coeffs)
+    lomo: list[Prediction] = []
+    for model in sorted({r.model for r in test}):
+        c = Calibration(gpu).fit([r for r in train_all if r.model != model]).coefficients_
+        assert c is not None
+        lomo += predict_rows([r for r in test if r.model == model], c)
+    return DvfsReport(fit_900, lomo)
+
+
+def launch_bound(p: Prediction) -> bool:
+    """Batch-1 passes with short sequences (≤ 256 tokens), where host dispatch dominates."""
+    return p.row.batch == 1 and (p.row.seq or 0) <= 256 and p.row.seq is not None
+
+
+def _fmt(m: tuple[float, float, float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in m)
+
+
+def render_markdown(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> str:
+    """The accuracy tables as Markdown (docs/accuracy.md)."""
+    lines = [
+        "## End-to-end accuracy (MAPE %, time | power | energy)",
+        "",
+        "| GPU | rows | params | joulecast in-sample | joulecast LOMO | baseline in-sample "
+        "| baseline LOMO | launch-bound LOMO |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        lb = [p for p in r.lomo if launch_bound(p)]
+        lines.append(
+            f"| {r.gpu} | {r.n_rows} | {r.n_params} | {_fmt(mape(r.in_sample))} | "
+            f"{_fmt(mape(r.lomo))} | {_fmt(mape(r.baseline_in))} | {_fmt(mape(r.baseline_lomo))} "
+            f"| {_fmt(mape(lb))} ({len(lb)} rows) |"
+        )
+    lines += ["", "### Per model, leave-one-model-out (MAPE %, time | power | energy)", ""]
+    lines += ["| GPU | model | rows | joulecast | baseline |", "|---|---|---|---|---|"]
+    for r in reports:
+        for model in sorted({p.row.model for p in r.lomo}):
+            ours = [p for p in r.lomo if p.row.model == model]
+            base = [p for p in r.baseline_lomo if p.row.model == model]
+            lines.append(
+                f"| {r.gpu} | {model} | {len(ours)} | {_fmt(mape(ours))} | {_fmt(mape(base))} |"
+            )
+    lines += ["", "### Worst rows, leave-one-model-out (signed error %)", ""]
+    lines += ["| GPU | row | time | power | energy |", "|---|---|---|---|---|"]
+    for r in reports:
+        worst = sorted(r.lomo, key=lambda p: -max(abs(x) for x in p.errors))[:5]
+        for p in worst:
+            t, w, e = (100 * x for x in p.errors)
+            lines.append(f"| {r.gpu} | {p.row.key} | {t:+.1f} | {w:+.1f} | {e:+.1f} |")
+    if dvfs is not None:
+        thr = [p for p in dvfs.fit_900 if p.row.measured_clock_mhz < p.row.requested_clock_mhz - 45]
+        lines += [
+            "",
+            "## DVFS, A100-PCIe 510–1410 MHz (MAPE %, time | power | energy)",
+            "",
+            "| protocol | rows | all rows | throttled rows |",
+            "|---|---|---|---|",
+            f"| fit on 900 MHz set | {len(dvfs.fit_900)} | {_fmt(mape(dvfs.fit_900))} | "
+            f"{_fmt(mape(thr))} ({len(thr)}) |",
+            f"| fit on 900 MHz set, leave model out | {len(dvfs.lomo)} | {_fmt(mape(dvfs.lomo))} "
+            "| |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(reports: Sequence[GpuReport], path: Path) -> None:
+    """Predicted vs measured scatter (LOMO) of time, power and energy with the ±10 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, idx, name, unit in zip(
+        axes, range(3), ("time", "power", "energy"), ("ms", "W", "J"), strict=True
+    ):
+        lo, hi = np.inf, 0.0
+        for r in reports:
+            meas = np.array(
+                [(p.row.time_s * 1e3, p.row.power_w, p.row.energy_j)[idx] for p in r.lomo]
+            )
+            pred = np.array([(p.time_s * 1e3, p.power_w, p.energy_j)[idx] for p in r.lomo])
+            ax.scatter(meas, pred, s=14, label=r.gpu, alpha=0.8)
+            lo, hi = min(lo, meas.min(), pred.min()), max(hi, meas.max(), pred.max())
+        x = np.geomspace(lo * 0.9, hi * 1.1, 50)
+        ax.plot(x, x, "k-", lw=0.8)
+        ax.fill_between(x, x * 0.9, x * 1.1, color="grey", alpha=0.2, label="±10 %")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"measured {name} ({unit})")
+        ax.set_ylabel(f"predicted {name} ({unit})")
+        ax.set_title(f"{name}, leave-one-model-out")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

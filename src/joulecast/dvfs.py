@@ -1,0 +1,87 @@
+"""Voltage–frequency curves and idle power per SM clock.
+
+Core-domain dynamic energy per event scales with V²; idle power rises with the clock (clock tree
+and leakage at the higher voltage). Where a part's tables were measured, joulecast ships a fitted
+piecewise-linear curve (knots every 150 MHz, produced by ``joulecast calibrate``); elsewhere it uses
+a generic curve: voltage flat at ``v_min`` up to ``knee·f_max`` then linear to ``v_max``, and
+``idle(f) = idle_static + k·V(f)²·f`` anchored to the spec's idle power. See docs/hardware.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import yaml
+from numpy.typing import ArrayLike, NDArray
+
+from joulecast.hardware.spec import GPUSpec
+
+GENERIC_V_MIN_MV = 700.0
+GENERIC_V_MAX_MV = 900.0
+GENERIC_KNEE = 0.72
+GENERIC_IDLE_DYNAMIC_SHARE = 0.35
+
+
+@dataclass(frozen=True)
+class DvfsCurve:
+    """Supply voltage and idle board power as functions of the SM clock."""
+
+    clock_mhz: NDArray[np.float64]
+    voltage_mv: NDArray[np.float64]
+    idle_w: NDArray[np.float64]
+    measured: bool
+
+    def voltage(self, clock_mhz: ArrayLike) -> NDArray[np.float64]:
+        """Supply voltage (mV) at ``clock_mhz`` (linear interpolation between knots)."""
+        return np.asarray(
+            np.interp(np.asarray(clock_mhz, float), self.clock_mhz, self.voltage_mv), float
+        )
+
+    def idle_power(self, clock_mhz: ArrayLike) -> NDArray[np.float64]:
+        """Idle board power (W) with the SM clock locked at ``clock_mhz``."""
+        return np.asarray(
+            np.interp(np.asarray(clock_mhz, float), self.clock_mhz, self.idle_w), float
+        )
+
+    def v2_ratio(self, clock_mhz: ArrayLike, ref_clock_mhz: float) -> NDArray[np.float64]:
+        """(V(f)/V(f_ref))²: the factor on core-domain energy per event."""
+        ref = float(self.voltage(ref_clock_mhz))
+        return np.asarray((self.voltage(clock_mhz) / ref) ** 2, dtype=np.float64)
+
+
+def generic_curve(gpu: GPUSpec) -> DvfsCurve:
+    """The documented default curve for a part without measured tables."""
+    f = np.linspace(gpu.min_clock_mhz, gpu.max_clock_mhz, 24)
+    knee = GENERIC_KNEE * gpu.max_clock_mhz
+    slope = (GENERIC_V_MAX_MV - GENERIC_V_MIN_MV) / max(gpu.max_clock_mhz - knee, 1.0)
+    v = GENERIC_V_MIN_MV + slope * np.clip(f - knee, 0.0, None)
+    dyn = (v / GENERIC_V_MAX_MV) ** 2 * (f / gpu.max_clock_mhz)
+    # idle_power_w is quoted at mid/low clocks, where the dynamic share sits near its floor.
+    ref_dyn = float(np.interp(gpu.base_clock_mhz * 0.6, f, dyn))
+    static = gpu.idle_power_w * (1.0 - GENERIC_IDLE_DYNAMIC_SHARE)
+    k = gpu.idle_power_w * GENERIC_IDLE_DYNAMIC_SHARE / ref_dyn
+    return DvfsCurve(f, v, static + k * dyn, measured=False)
+
+
+@cache
+def _shipped() -> dict[str, dict[str, list[float]]]:
+    path = resources.files("joulecast.calibration") / "coefficients" / "dvfs_curves.yaml"
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    return {str(k): v for k, v in data.items()}
+
+
+def dvfs_curve(gpu: GPUSpec) -> DvfsCurve:
+    """The part's fitted curve where one was measured, else the generic curve."""
+    entry = _shipped().get(gpu.id)
+    if entry is None:
+        return generic_curve(gpu)
+    f = np.asarray(entry["clock_mhz"], float)
+    gen = generic_curve(gpu)
+    v = np.asarray(entry["voltage_mv"], float) if entry.get("voltage_mv") else gen.voltage(f)
+    idle = np.asarray(entry["idle_w"], float) if entry.get("idle_w") else gen.idle_power(f)
+    return DvfsCurve(f, v, idle, measured=bool(entry.get("voltage_mv")))

@@ -1,0 +1,45 @@
+"""Micro-architectural constants per GPU generation that datasheets do not list.
+
+Values are per SM per clock; they set tile efficiency and L2 throughput in the kernel models.
+Sources: NVIDIA architecture whitepapers (shared-memory bandwidth 128 B/clk/SM since Volta) and
+published microbenchmarks of L2 bandwidth (A100 ~5 KB/clk, H100 ~7 KB/clk across the chip).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from joulecast.hardware.spec import GPUSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ArchParams:
+    """Per-generation constants used by the tiling models.
+
+    ``operand_multicast`` is how many CTAs of a thread-block cluster share one L2 read of an
+    operand panel (TMA multicast on Hopper, 2-CTA MMA on Blackwell).
+    """
+
+    smem_bytes_per_clk_sm: float
+    l2_bytes_per_clk: float
+    operand_reload_factor: float
+    max_ctas_per_sm: int
+    operand_multicast: float
+    tiles: tuple[tuple[int, int], ...]
+
+
+_ARCH = {
+    # Ampere mma.sync: warps stage operands smem -> registers, each warp tile re-reads its slice.
+    "ampere": ArchParams(128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))),
+    "ada": ArchParams(128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))),
+    # Hopper/Blackwell wgmma read operands straight from shared memory: less reload traffic.
+    "hopper": ArchParams(128.0, 7168.0, 1.0, 1, 1.5, ((128, 256), (128, 128), (64, 128), (64, 64))),
+    "blackwell": ArchParams(
+        256.0, 10240.0, 1.0, 1, 2.0, ((256, 256), (128, 256), (128, 128), (64, 128), (64, 64))
+    ),
+}
+
+
+def arch_params(gpu: GPUSpec) -> ArchParams:
+    """Constants for ``gpu``'s generation (Ampere values for an unknown generation)."""
+    return _ARCH.get(gpu.architecture.lower(), _ARCH["ampere"])

@@ -1,0 +1,158 @@
+"""GEMM, batched GEMM and implicit-GEMM convolution.
+
+Scaffold (documented in docs/method.md):
+
+* **Tile choice.** For each candidate block tile BM×BN of the generation (and each split-K factor)
+  the model estimates the run time and keeps the fastest, as cuBLAS's heuristics aim to.
+* **Per-SM math rate** is the pipe's peak per SM per clock, limited by how fast shared memory can
+  feed the tile: ``rate = min(F_sm, 2·BM·BN / ((BM+BN)·bytes·reload) · smem_B_per_clk)``.
+* **Waves and tail.** Tiles ``G = batch·⌈M/BM⌉·⌈N/BN⌉·split`` are spread over the SMs; the busiest
+  SM runs ``⌈G/S⌉`` of them, each ``2·BM·BN·K/split / rate`` cycles (padding of partial tiles is
+  paid in full).
+* **Traffic.** L2→SM bytes = every tile streams its A and B panels; DRAM bytes = compulsory
+  (A, B, C once) plus the re-fetch of panels that do not fit in L2; split-K adds fp32 partials.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from joulecast.hardware.spec import GPUSpec
+from joulecast.kernels.arch import arch_params
+from joulecast.kernels.cost import OpClass, OpCost
+from joulecast.workload.ir import Conv2d, Gemm, Precision
+
+_SPLITS = (1, 2, 3, 4, 6, 8, 12, 16)
+_MIN_K_PER_SPLIT = 128
+
+
+def _sm_rate_flop_per_clk(gpu: GPUSpec, precision: Precision, tensor: bool) -> float:
+    flops = (
+        gpu.tensor_flops_per_s(precision, gpu.spec_clock_mhz)
+        if tensor
+        else gpu.cuda_flops_per_s(precision, gpu.spec_clock_mhz)
+    )
+    return flops / (gpu.sm_count * gpu.spec_clock_mhz * 1e6)
+
+
+def _gemm_core(
+    gpu: GPUSpec,
+    *,
+    m: int,
+    n: int,
+    k: int,
+    batch: int,
+    precision: Precision,
+    out_bytes: float,
+    tensor: bool,
+    compulsory_in_bytes: float,
+) -> OpCost:
+    arch = arch_params(gpu)
+    sms = gpu.sm_count
+    b_in = precision.bytes
+    peak = _sm_rate_flop_per_clk(gpu, precision, tensor)
+    bw_bytes_per_clk = gpu.memory_bandwidth_b_s / (gpu.spec_clock_mhz * 1e6)
+    out_total = batch * m * n * out_bytes
+    footprint = compulsory_in_bytes / batch + m * n * out_bytes
+    miss = max(0.0, 1.0 - gpu.l2_cache_bytes / footprint) if footprint > 0 else 0.0
+
+    best: tuple[float, float, float, float, float] | None = None
+    for bm, bn in arch.tiles:
+        if tensor:
+            feed = 2.0 * bm * bn / ((bm + bn) * b_in * arch.operand_reload_factor)
+            rate = min(peak, feed * arch.smem_bytes_per_clk_sm)
+        else:
+            rate = peak  # FFMA operands come from registers; the SIMT pipes set the pace
+        tiles_mn = batch * math.ceil(m / bm) * math.ceil(n / bn)
+        for split in _SPLITS:
+            if split > 1 and (tiles_mn * split > 2 * sms or k / split < _MIN_K_PER_SPLIT):
+                break
+            k_split = math.ceil(k / split)
+            tiles = tiles_mn * split
+            per_sm = math.ceil(tiles / sms)
+            cycles = per_sm * 2.0 * bm * bn * k_split / rate
+            operand_l2 = max(
+                compulsory_in_bytes, tiles * (bm + bn) * k_split * b_in / arch.operand_multicast
+            )
+            partials = out_total * (4.0 / out_bytes) * 2.0 if split > 1 else 0.0
+            l2 = operand_l2 + out_total + partials
+            # A wave of S tiles covers a ~√S x √S block of output tiles: it streams √S panels of
+            # A and √S of B. Panels evicted between waves are fetched again from DRAM.
+            side = math.sqrt(min(tiles, sms))
+            waves = math.ceil(tiles / sms)
+            wave_bytes = waves * side * (bm + bn) * k_split * b_in
+            refetch = miss * max(0.0, min(wave_bytes, operand_l2) - compulsory_in_bytes)
+            dram = compulsory_in_bytes + out_total + refetch
+            mem_cycles = dram / bw_bytes_per_clk
+            l2_cycles = l2 / arch.l2_bytes_per_clk
+            # Same p-norm overlap as the time model, so the choice minimises predicted time.
+            est = (cycles**4 + mem_cycles**4 + l2_cycles**4) ** 0.25 + (2000.0 if split > 1 else 0)
+            frac = min(1.0, tiles / sms) if tiles < sms else tiles / (per_sm * sms)
+            if best is None or est < best[0]:
+                best = (est, cycles, dram, l2, frac)
+    assert best is not None
+    _, cycles, dram, l2, frac = best
+    flops = 2.0 * batch * m * n * k
+    return OpCost(
+        op_class=OpClass.GEMM,
+        tensor_flops=flops if tensor else 0.0,
+        cuda_flops=0.0 if tensor else flops,
+        xu_ops=0.0,
+        dram_bytes=dram,
+        l2_bytes=l2,
+        smem_bytes=(l2 - out_total) * arch.operand_reload_factor if tensor else 0.0,
+        math_cycles=cycles,
+        tensor_math=tensor,
+        sm_fraction=frac,
+    )
+
+
+def gemm_cost(op: Gemm, gpu: GPUSpec) -> OpCost:
+    """Cost of a (batched) GEMM launch."""
+    tensor = op.tensor_core and gpu.supports_tensor(op.precision)
+    compulsory = op.batch * (op.m * op.k + op.k * op.n) * op.precision.bytes
+    return _gemm_core(
+        gpu,
+        m=op.m,
+        n=op.n,
+        k=op.k,
+        batch=op.batch,
+        precision=op.precision,
+        out_bytes=op.out_precision.bytes,
+        tensor=tensor,
+        compulsory_in_bytes=compulsory,
+    )
+
+
+def conv_cost(op: Conv2d, gpu: GPUSpec) -> OpCost:
+    """Cost of a convolution run as an implicit GEMM (im2col rows are re-read from L2)."""
+    g = op.as_gemm()
+    tensor = op.tensor_core and gpu.supports_tensor(op.precision)
+    b = op.precision.bytes
+    inputs = op.batch * op.in_channels * op.height * op.width * b
+    weights = op.out_channels * (op.in_channels // op.groups) * op.kernel * op.kernel * b
+    core = _gemm_core(
+        gpu,
+        m=g.m,
+        n=g.n,
+        k=g.k,
+        batch=g.batch,
+        precision=op.precision,
+        out_bytes=b,
+        tensor=tensor,
+        compulsory_in_bytes=inputs + weights,
+    )
+    if not tensor:
+        return core
+    # Eager PyTorch keeps activations channels-first (NCHW); tensor-core convolutions run
+    # channels-last, so cuDNN wraps the GEMM in two layout transforms: two more launches and a
+    # read + write of the input and of the output.
+    outputs = g.m * g.n * g.batch * b
+    extra = 2.0 * (inputs + outputs)
+    return replace(
+        core,
+        dram_bytes=core.dram_bytes + extra,
+        l2_bytes=core.l2_bytes + extra,
+        launches=3.0,
+    )

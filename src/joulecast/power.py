@@ -1,0 +1,51 @@
+"""Power model: idle(f) plus energy per event times event count.
+
+``E_pass = idle(f)·T + (V/V_ref)²·[busy_w·t_busy + e_sm·SM-cycles + e_tc·tensor FLOPs
++ e_fp·CUDA FLOPs + e_l2·L2 bytes] + e_dram·DRAM bytes``; average power is ``E_pass / T``.
+Every coefficient is non-negative; they are fitted by :mod:`joulecast.calibration.fit`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from joulecast.calibration.params import PowerParams
+from joulecast.timeline import CompiledWorkload
+
+# Column order of the feature matrix; the fit returns coefficients in this order.
+FEATURES = (
+    "busy_w",
+    "sm_pj_per_cycle",
+    "tensor_pj_per_flop",
+    "cuda_pj_per_flop",
+    "l2_pj_per_byte",
+    "dram_pj_per_byte",
+)
+# Feature units -> coefficient units (W·s, pJ per event).
+_UNIT = np.array([1.0, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12])
+
+
+def event_matrix(
+    cw: CompiledWorkload,
+    t_unique: NDArray[np.float64],
+    clock_mhz: NDArray[np.float64],
+    v2: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Per-launch events of each unique op: shape (n_unique, n_clocks, n_features), scaled to J
+    per unit coefficient (so ``events @ coeffs`` is joules)."""
+    f_hz = clock_mhz[None, :] * 1e6
+    n_u, n_c = t_unique.shape
+    ev = np.empty((n_u, n_c, len(FEATURES)))
+    ev[..., 0] = t_unique * v2
+    ev[..., 1] = (cw.sm_fraction[:, None] * cw.gpu.sm_count) * f_hz * t_unique * v2
+    ev[..., 2] = (cw.tensor_flops * cw.tensor_energy_scale)[:, None] * v2
+    ev[..., 3] = (cw.cuda_flops + 4.0 * cw.xu_ops)[:, None] * v2
+    ev[..., 4] = cw.l2_bytes[:, None] * v2
+    ev[..., 5] = cw.dram_bytes[:, None]
+    return np.asarray(ev * _UNIT, dtype=np.float64)
+
+
+def coefficient_vector(params: PowerParams) -> NDArray[np.float64]:
+    """The power coefficients in :data:`FEATURES` order."""
+    return np.array([getattr(params, name) for name in FEATURES], dtype=np.float64)
