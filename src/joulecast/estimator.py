@@ -14,7 +14,7 @@ from joulecast.errors import ClockError
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
 from joulecast.power import coefficient_vector, event_matrix
 from joulecast.timeline import CompiledWorkload, compile_workload, kernel_times, pass_times
-from joulecast.workload.ir import Precision, Workload
+from joulecast.workload.ir import Attention, Conv2d, Elementwise, Gemm, Precision, Workload
 
 TOP_KERNELS = 10
 
@@ -144,16 +144,30 @@ def evaluate(
 
 
 def _describe(op: object) -> str:
-    fields = getattr(op, "__dataclass_fields__", {})
-    parts = []
-    for name in fields:
-        if name in ("kind",):
-            continue
-        value = getattr(op, name)
-        if value is None or value is False:
-            continue
-        parts.append(f"{name}={getattr(value, 'value', value)}")
-    return f"{getattr(op, 'kind', 'op')}({', '.join(parts)})"
+    """Compact human-readable shape of an op, e.g. ``gemm 1024x4096x1024 bf16``."""
+    kind = str(getattr(op, "kind", "op"))
+    prec = str(getattr(op, "precision", ""))
+    if isinstance(op, Gemm):
+        batch = f"{op.batch}x " if op.batch > 1 else ""
+        pipe = "" if op.tensor_core else " cuda-core"
+        return f"gemm {batch}{op.m}x{op.n}x{op.k} {prec}{pipe}"
+    if isinstance(op, Conv2d):
+        return (
+            f"conv2d b{op.batch} {op.in_channels}->{op.out_channels} {op.height}x{op.width} "
+            f"k{op.kernel}s{op.stride} {prec}"
+        )
+    if isinstance(op, Attention):
+        return (
+            f"attention b{op.batch} h{op.heads}/{op.n_kv_heads} q{op.seq_q} kv{op.seq_kv} "
+            f"d{op.head_dim} {prec}{' causal' if op.causal else ''}"
+        )
+    if isinstance(op, Elementwise):
+        return f"{op.op} {op.elements} {prec}"
+    rows, cols = getattr(op, "rows", None), getattr(op, "cols", None)
+    if rows is not None and cols is not None:
+        return f"{kind} {rows}x{cols} {prec}"
+    size = getattr(op, "elements", None) or getattr(op, "width", "")
+    return f"{kind} {size} {prec}"
 
 
 def estimate(

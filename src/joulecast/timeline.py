@@ -1,6 +1,7 @@
 """The whole pass: per-kernel GPU time and the host issuing kernels, as two overlapping timelines.
 
-The host issues op *i* after ``pass_overhead/2 + (i+1)·host_op_s``; the GPU starts it when it has
+The host issues op *i* after ``pass_overhead/2 + Σ_{k≤i} h_k`` (``h`` = ``host_gemm_s`` for
+module-level GEMM/conv/attention ops, ``host_op_s`` for the rest); the GPU starts it when it has
 been issued and the previous kernel has finished. With issue times ``a_i`` and kernel times ``t_i``
 the end of the last kernel is ``max_j (a_j + Σ_{i≥j} t_i)``, computed with one reverse cumulative
 sum (vectorised over clocks). The synchronised pass then ends after the rest of the fixed host
@@ -133,8 +134,10 @@ def pass_times(
     """Synchronised pass time from per-op kernel times and host dispatch."""
     t_seq = t_unique[cw.order]  # (n_ops, n_clocks)
     suffix = np.cumsum(t_seq[::-1], axis=0)[::-1]
-    n = t_seq.shape[0]
-    issue = params.pass_overhead_s / 2 + params.host_op_s * np.arange(1, n + 1, dtype=np.float64)
+    # Module-level ops (linear, conv, attention) cost the host more Python than functional ones.
+    heavy = (cw.op_class == OpClass.GEMM) | (cw.op_class == OpClass.ATTENTION)
+    host_unique = np.where(heavy, params.host_gemm_s, params.host_op_s)
+    issue = params.pass_overhead_s / 2 + np.cumsum(host_unique[cw.order])
     gpu_end = np.max(issue[:, None] + suffix, axis=0)
     busy = suffix[0]
     return PassTimes(time_s=gpu_end + params.pass_overhead_s / 2, gpu_busy_s=busy)

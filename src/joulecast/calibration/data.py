@@ -71,9 +71,40 @@ class Measurement:
         return f"{self.model} {self.precision} b{self.batch}{seq}{tag}"
 
     def load_workload(self) -> Workload:
+        """The pass as the model front end builds it: every op eager PyTorch launches.
+
+        The measured runs include ops the EnergAIzer kernel lists omit (embeddings, copies, the
+        RMSNorm reduction, batch norms), so the full graph is what the measurement saw.
+        """
+        return _build(MODEL_IDS[self.model], self.batch, self.seq, self.precision)
+
+    def load_kernel_list(self) -> Workload:
+        """The EnergAIzer kernel list of this run (as traced, with its omissions)."""
         if self.kernel_list is None:
             raise CalibrationError(f"{self.workload}: no kernel list")
         return _load(self.kernel_list)
+
+
+# Measurement model family -> model id of the front end.
+MODEL_IDS = {
+    "bert": "bert-large-uncased",
+    "gpt2": "gpt2",
+    "opt": "facebook/opt-1.3b",
+    "qwen2": "Qwen/Qwen2-1.5B",
+    "vit": "google/vit-large-patch16-224",
+    "mobilevit": "apple/mobilevit-small",
+    "resnet101": "resnet101",
+}
+
+
+@cache
+def _build(model_id: str, batch: int, seq: int | None, precision: str) -> Workload:
+    from joulecast.models.build import build_workload
+
+    # The measured runs are the base HF models (no LM head) with eager attention.
+    return build_workload(
+        model_id, batch=batch, seq=seq, precision=precision, attention="eager", lm_head=False
+    )
 
 
 @cache

@@ -2,8 +2,8 @@
 
 ``Calibration(gpu).fit(rows)`` learns, for one GPU:
 
-* **time** (6 parameters): tensor / CUDA-core pipe efficiency, DRAM bandwidth efficiency, fixed
-  cycles per kernel, host dispatch time per op, fixed host time per pass — bounded non-linear
+* **time** (7 parameters): tensor / CUDA-core pipe efficiency, DRAM bandwidth efficiency, fixed
+  cycles per kernel, host time per functional op and per GEMM-class op, fixed host time per pass — bounded non-linear
   least squares on log time (so every row weighs by its relative error);
 * **power** (6 non-negative energies, plus idle power where the part has no measured idle table):
   non-negative least squares of measured energy minus idle energy on the event counts of the
@@ -35,11 +35,12 @@ _TIME_FIELDS = (
     "eta_dram",
     "kernel_latency_cycles",
     "host_op_s",
+    "host_gemm_s",
     "pass_overhead_s",
 )
-_SCALE = np.array([1.0, 1.0, 1.0, 1e3, 1e-6, 1e-4])
-_LOWER = np.array([0.05, 0.05, 0.05, 0.0, 0.0, 0.0])
-_UPPER = np.array([1.0, 1.0, 1.0, 4e4, 2e-4, 5e-2])
+_SCALE = np.array([1.0, 1.0, 1.0, 1e3, 1e-6, 1e-6, 1e-4])
+_LOWER = np.array([0.05, 0.05, 0.05, 0.0, 0.0, 0.0, 0.0])
+_UPPER = np.array([1.0, 1.0, 1.0, 4e4, 2e-4, 2e-4, 5e-2])
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ class TimeParams(BaseModel):
     eta_cuda: float = Field(0.6, gt=0, le=1.0, description="fraction of CUDA-core peak reached")
     eta_dram: float = Field(0.8, gt=0, le=1.0, description="fraction of DRAM bandwidth reached")
     kernel_latency_cycles: float = Field(3000.0, ge=0, description="fixed SM cycles per kernel")
-    host_op_s: float = Field(8e-6, ge=0, description="host dispatch time per launched op")
+    host_op_s: float = Field(1.5e-5, ge=0, description="host time per functional op")
+    host_gemm_s: float = Field(3e-5, ge=0, description="host time per GEMM/conv/attention op")
     pass_overhead_s: float = Field(1e-4, ge=0, description="fixed host time per forward pass")
     overlap_p: float = Field(4.0, ge=1.0, description="p-norm combining math and memory time")
 

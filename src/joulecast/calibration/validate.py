@@ -91,7 +91,7 @@ def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients) -> list[P
 
 def _baseline_features(r: Measurement) -> np.ndarray:
     gpu = load_gpu(r.gpu)
-    w = r.load_workload()
+    w = r.load_kernel_list()
     scale = r.requested_clock_mhz / gpu.spec_clock_mhz
     gemm_flops = sum(op.flops for op in w.ops if isinstance(op, Gemm | Conv2d))
     from joulecast.kernels.cost import cost_of
@@ -109,18 +109,23 @@ def _baseline_features(r: Measurement) -> np.ndarray:
 
 
 def baseline(train: Sequence[Measurement], test: Sequence[Measurement]) -> list[Prediction]:
-    """Three-feature NNLS regression for time and energy (the comparison baseline)."""
+    """Three-feature NNLS regression (the comparison baseline).
+
+    Time = NNLS on (GEMM FLOPs ÷ peak, bytes ÷ bandwidth, kernel count); power = NNLS on an idle
+    intercept plus the same three features divided by the pass time (their utilisations).
+    """
     xt = np.array([_baseline_features(r) for r in train])
     t = np.array([r.time_s for r in train])
-    e = np.array([r.energy_j for r in train])
-    # Relative-error weighting, as for joulecast's own fit.
-    a_t, _ = nnls(xt / t[:, None], np.ones_like(t))
-    a_e, _ = nnls(xt / e[:, None], np.ones_like(e))
+    p = np.array([r.power_w for r in train])
+    a_t, _ = nnls(xt / t[:, None], np.ones_like(t))  # relative-error weighting
+    xp = np.column_stack([np.ones_like(t), xt / t[:, None]])
+    a_p, _ = nnls(xp / p[:, None], np.ones_like(p))
     out = []
     for r in test:
         x = _baseline_features(r)
-        tp, ep = float(x @ a_t), float(x @ a_e)
-        out.append(Prediction(r, tp, ep / tp, ep, r.requested_clock_mhz))
+        tp = float(x @ a_t)
+        pp = float(np.concatenate([[1.0], x / tp]) @ a_p)
+        out.append(Prediction(r, tp, pp, pp * tp, r.requested_clock_mhz))
     return out
 
 
