@@ -23,8 +23,12 @@ class TimeParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    eta_tensor: float = Field(0.75, gt=0, le=1.0, description="fraction of tensor peak reached")
-    eta_cuda: float = Field(0.6, gt=0, le=1.0, description="fraction of CUDA-core peak reached")
+    eta_tensor: float = Field(
+        0.75, gt=0, le=1.0, description="fraction of pipe peak reached by GEMM-like kernels"
+    )
+    eta_cuda: float = Field(
+        0.6, gt=0, le=1.0, description="fraction of CUDA-core peak reached by other kernels"
+    )
     eta_dram: float = Field(0.8, gt=0, le=1.0, description="fraction of DRAM bandwidth reached")
     kernel_latency_cycles: float = Field(3000.0, ge=0, description="fixed SM cycles per kernel")
     host_op_s: float = Field(1.5e-5, ge=0, description="host time per functional op")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from joulecast.calibration.data import Measurement, calibration_rows
+from joulecast.calibration.data import Measurement, calibration_rows, read_measurements
 from joulecast.calibration.fit import Calibration
 from joulecast.calibration.params import GpuCoefficients
 from joulecast.estimator import estimate
@@ -72,6 +72,7 @@ class GpuReport:
     lomo: list[Prediction] = field(default_factory=list)
     baseline_in: list[Prediction] = field(default_factory=list)
     baseline_lomo: list[Prediction] = field(default_factory=list)
+    fp32: list[Prediction] = field(default_factory=list)
 
 
 def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients) -> list[Prediction]:
@@ -152,6 +153,14 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
 
     rep = GpuReport(set_name, gpu, len(rows), Calibration(gpu).n_parameters)
     rep.in_sample = ours(rows, rows)
+    # fp32 rows have no kernel list: the front end builds them (fp32 GEMMs on CUDA cores), and
+    # they are predicted with the bf16 fit (never used in fitting).
+    fp32_rows = [
+        r for r in read_measurements(data_dir, set_name) if r.valid and r.precision == "fp32"
+    ]
+    bf16_fit = Calibration(gpu).fit(rows).coefficients_
+    assert bf16_fit is not None
+    rep.fp32 = predict_rows(fp32_rows, bf16_fit)
     rep.lomo = _lomo(rows, ours)
     rep.baseline_in = baseline(rows, rows)
     rep.baseline_lomo = _lomo(rows, baseline)
@@ -207,6 +216,15 @@ def render_markdown(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> st
             f"{_fmt(mape(r.lomo))} | {_fmt(mape(r.baseline_in))} | {_fmt(mape(r.baseline_lomo))} "
             f"| {_fmt(mape(lb))} ({len(lb)} rows) |"
         )
+    lines += [
+        "",
+        "### fp32 rows (no kernel list; built by the model front end, bf16-fitted coefficients)",
+        "",
+        "| GPU | rows | time / power / energy |",
+        "|---|---|---|",
+    ]
+    for r in reports:
+        lines.append(f"| {r.gpu} | {len(r.fp32)} | {_fmt(mape(r.fp32))} |")
     lines += ["", "### Per model, leave-one-model-out (MAPE %, time | power | energy)", ""]
     lines += ["| GPU | model | rows | joulecast | baseline |", "|---|---|---|---|---|"]
     for r in reports:
