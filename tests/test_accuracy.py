@@ -1,0 +1,20 @@
+"""Leave-one-model-out accuracy guards on the reference measurements (skip without data)."""
+
+from pathlib import Path
+
+import pytest
+
+from joulecast.calibration.validate import gpu_report, mape
+
+# A10 meets the project target (4 % power); the A100 does not yet, so its bound guards the
+# current level (7.7 %) against regressions until the target is reached.
+POWER_MAPE_BOUND = {"a10": 4.0, "a100-pcie-40gb": 8.0}
+
+
+@pytest.mark.parametrize(("set_name", "gpu"), [("a10", "a10"), ("a100", "a100-pcie-40gb")])
+def test_lomo_power_mape(data_dir: Path, set_name: str, gpu: str) -> None:
+    rep = gpu_report(data_dir, set_name, gpu)
+    time_mape, power_mape, _ = mape(rep.lomo)
+    assert power_mape <= POWER_MAPE_BOUND[gpu]
+    assert rep.n_rows >= 60
+    assert time_mape < 15.0
