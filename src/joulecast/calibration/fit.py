@@ -2,9 +2,9 @@
 
 ``Calibration(gpu).fit(rows)`` learns, for one GPU:
 
-* **time** (7 parameters): tensor / CUDA-core pipe efficiency, DRAM bandwidth efficiency, fixed
-  cycles per kernel, host time per functional op and per GEMM-class op, fixed host time per pass — bounded non-linear
-  least squares on log time (so every row weighs by its relative error);
+* **time** (7 parameters): GEMM-like and other-kernel pipe efficiency, DRAM bandwidth
+  efficiency, fixed cycles per kernel, host time per functional op and per GEMM-class op, fixed
+  host time per pass: bounded non-linear least squares on log time (so every row weighs by its relative error);
 * **power** (6 non-negative energies, plus idle power where the part has no measured idle table):
   non-negative least squares of measured energy minus idle energy on the event counts of the
   fitted time model, rows weighted by 1/energy (relative error).
