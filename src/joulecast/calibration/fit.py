@@ -4,7 +4,7 @@
 
 * **time** (7 parameters): GEMM-like and other-kernel pipe efficiency, DRAM bandwidth
   efficiency, fixed cycles per kernel, host time per functional op and per GEMM-class op, fixed
-  host time per pass: bounded non-linear least squares on log time (so every row weighs by its relative error);
+  host time per pass: bounded non-linear least squares on log time (rows weigh by relative error);
 * **power** (6 non-negative energies, plus idle power where the part has no measured idle table):
   non-negative least squares of measured energy minus idle energy on the event counts of the
   fitted time model, rows weighted by 1/energy (relative error).
