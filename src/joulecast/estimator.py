@@ -275,8 +275,7 @@ def _build(
         for k, (n, t, e) in sorted(kinds.items(), key=lambda kv: -kv[1][1]):
             breakdown.append(ClassBreakdown(k, int(n), t * 1e3, e, t / time_s))
         breakdown.append(ClassBreakdown("host/launch gaps", 0, gap * 1e3, idle * gap, gap / time_s))
-        gemm_like = (cw.op_class == 0) | (cw.op_class == 1)
-        eta = np.where(gemm_like, coeffs.time.eta_tensor, coeffs.time.eta_cuda)
+        eta = np.where(cw.gemm_like, coeffs.time.eta_tensor, coeffs.time.eta_cuda)
         t_math = cw.math_cycles / (f_hz * eta)
         t_mem = cw.dram_bytes / (spec.memory_bandwidth_b_s * coeffs.time.eta_dram)
         lat = coeffs.time.kernel_latency_cycles / f_hz

@@ -39,10 +39,10 @@ def event_matrix(
     ev = np.empty((n_u, n_c, len(FEATURES)))
     ev[..., 0] = t_unique * v2
     ev[..., 1] = (cw.sm_fraction[:, None] * cw.gpu.sm_count) * f_hz * t_unique * v2
-    gemm_like = cw.op_class <= 1
-    mma = np.where(gemm_like & ~cw.tensor_math, cw.cuda_flops, cw.tensor_flops)
+    ffma_gemm = cw.gemm_like & ~cw.tensor_math
+    mma = np.where(ffma_gemm, cw.cuda_flops, cw.tensor_flops)
     ev[..., 2] = (mma * cw.tensor_energy_scale)[:, None] * v2
-    other = np.where(gemm_like & ~cw.tensor_math, 0.0, cw.cuda_flops)
+    other = np.where(ffma_gemm, 0.0, cw.cuda_flops)
     ev[..., 3] = (other + 4.0 * cw.xu_ops)[:, None] * v2
     ev[..., 4] = cw.l2_bytes[:, None] * v2
     ev[..., 5] = cw.dram_bytes[:, None]

@@ -47,6 +47,7 @@ class CompiledWorkload:
     tensor_math: NDArray[np.bool_]
     sm_fraction: NDArray[np.float64]
     launches: NDArray[np.float64]
+    gemm_like: NDArray[np.bool_]
     tensor_energy_scale: NDArray[np.float64]
 
 
@@ -108,6 +109,9 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
         tensor_math=np.array([c.tensor_math for c in costs], dtype=bool),
         sm_fraction=col("sm_fraction"),
         launches=col("launches"),
+        gemm_like=np.array(
+            [c.op_class in (OpClass.GEMM, OpClass.ATTENTION) for c in costs], dtype=bool
+        ),
         tensor_energy_scale=scale,
     )
     cache[gpu] = compiled
@@ -122,8 +126,7 @@ def kernel_times(
     f_hz = clock_mhz[None, :] * 1e6
     # GEMM-like kernels (tensor or FFMA) run tiled math near peak; the row-wise and pointwise
     # kernels' few FLOPs per byte sit behind address arithmetic, hence a separate efficiency.
-    gemm_like = (cw.op_class == OpClass.GEMM) | (cw.op_class == OpClass.ATTENTION)
-    eta = np.where(gemm_like, params.eta_tensor, params.eta_cuda)[:, None]
+    eta = np.where(cw.gemm_like, params.eta_tensor, params.eta_cuda)[:, None]
     t_math = cw.math_cycles[:, None] / (f_hz * eta)
     bw_share = np.minimum(1.0, cw.sm_fraction / BANDWIDTH_SATURATION_SM_FRACTION)
     bw = gpu.memory_bandwidth_b_s * params.eta_dram * bw_share
@@ -150,12 +153,8 @@ def pass_times(
     t_seq = t_unique[cw.order]  # (n_ops, n_clocks)
     suffix = np.cumsum(t_seq[::-1], axis=0)[::-1]
     # Module-level ops (linear, conv, attention) cost the host more Python than functional ones.
-    heavy = (cw.op_class == OpClass.GEMM) | (cw.op_class == OpClass.ATTENTION)
-    host_unique = np.where(heavy, params.host_gemm_s, params.host_op_s)
+    host_unique = np.where(cw.gemm_like, params.host_gemm_s, params.host_op_s)
     issue = params.pass_overhead_s / 2 + np.cumsum(host_unique[cw.order])
     gpu_end = np.max(issue[:, None] + suffix, axis=0)
     busy = suffix[0]
     return PassTimes(time_s=gpu_end + params.pass_overhead_s / 2, gpu_busy_s=busy)
-
-
-CLASS_NAMES = {OpClass.GEMM: "gemm", OpClass.ATTENTION: "attention"}

@@ -70,11 +70,7 @@ def coefficients_for_gpu(gpu: GPUSpec) -> GpuCoefficients:
 
 @cache
 def _transferred(gpu: GPUSpec) -> GpuCoefficients:
-    candidates = [REFERENCE_GPU]
-    if gpu.id in ("a100-sxm4-40gb", "a100-sxm4-80gb"):
-        candidates.insert(0, REFERENCE_GPU)
-    for src_id in candidates:
-        src_coeffs = shipped_coefficients(src_id)
-        if src_coeffs is not None:
-            return transfer(src_coeffs, load_gpu(src_id), gpu)
-    return GpuCoefficients(gpu=gpu.id, ref_clock_mhz=gpu.max_clock_mhz)
+    src_coeffs = shipped_coefficients(REFERENCE_GPU)
+    if src_coeffs is None:
+        return GpuCoefficients(gpu=gpu.id, ref_clock_mhz=gpu.max_clock_mhz)
+    return transfer(src_coeffs, load_gpu(REFERENCE_GPU), gpu)
