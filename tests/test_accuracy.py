@@ -7,8 +7,9 @@ import pytest
 from joulecast.calibration.validate import gpu_report, mape
 
 # A10 meets the project target (4 % power); the A100 does not yet, so its bound guards the
-# current level (7.7 %) against regressions until the target is reached.
-POWER_MAPE_BOUND = {"a10": 4.0, "a100-pcie-40gb": 8.0}
+# current level (4.8 %) against regressions until the target is reached.
+POWER_MAPE_BOUND = {"a10": 4.0, "a100-pcie-40gb": 5.0}
+TIME_MAPE_BOUND = {"a10": 7.0, "a100-pcie-40gb": 7.5}
 
 
 @pytest.mark.parametrize(("set_name", "gpu"), [("a10", "a10"), ("a100", "a100-pcie-40gb")])
@@ -17,4 +18,4 @@ def test_lomo_power_mape(data_dir: Path, set_name: str, gpu: str) -> None:
     time_mape, power_mape, _ = mape(rep.lomo)
     assert power_mape <= POWER_MAPE_BOUND[gpu]
     assert rep.n_rows >= 60
-    assert time_mape < 15.0
+    assert time_mape <= TIME_MAPE_BOUND[gpu]

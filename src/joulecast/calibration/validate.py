@@ -25,7 +25,7 @@ from joulecast.calibration.fit import Calibration
 from joulecast.calibration.params import GpuCoefficients
 from joulecast.estimator import estimate
 from joulecast.hardware.spec import load_gpu
-from joulecast.workload.ir import Conv2d, Gemm
+from joulecast.workload.ir import Attention, Conv2d, Gemm, Precision
 
 GPU_SETS = (("a100", "a100-pcie-40gb"), ("a10", "a10"))
 
@@ -91,22 +91,15 @@ def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients) -> list[P
 
 
 def _baseline_features(r: Measurement) -> np.ndarray:
+    """GEMM FLOPs ÷ tensor peak, compulsory bytes ÷ DRAM bandwidth, kernel count (kernel list)."""
+    from joulecast.models.graph import op_bytes
+
     gpu = load_gpu(r.gpu)
     w = r.load_kernel_list()
-    scale = r.requested_clock_mhz / gpu.spec_clock_mhz
-    gemm_flops = sum(op.flops for op in w.ops if isinstance(op, Gemm | Conv2d))
-    from joulecast.kernels.cost import cost_of
-
-    moved = sum(cost_of(op, gpu).dram_bytes for op in w.ops)
-    return np.array(
-        [
-            gemm_flops / (gpu.tensor_flops_per_s(w.ops[0].precision, gpu.spec_clock_mhz) * scale)
-            if isinstance(w.ops[0], Gemm)
-            else gemm_flops / (gpu.tensor_tflops[min(gpu.tensor_tflops)] * 1e12 * scale),
-            moved / gpu.memory_bandwidth_b_s,
-            float(len(w)),
-        ]
-    )
+    peak = gpu.tensor_flops_per_s(Precision(r.precision), r.requested_clock_mhz)
+    gemm_flops = sum(op.flops for op in w.ops if isinstance(op, Gemm | Conv2d | Attention))
+    moved = sum(op_bytes(op) for op in w.ops)
+    return np.array([gemm_flops / peak, moved / gpu.memory_bandwidth_b_s, float(len(w))])
 
 
 def baseline(train: Sequence[Measurement], test: Sequence[Measurement]) -> list[Prediction]:

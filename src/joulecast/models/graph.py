@@ -103,7 +103,12 @@ _EW: dict[str, tuple[str, int]] = {
     "silu_and_mul": ("silu", 2),
     "gelu_and_mul": ("gelu", 2),
     "other": ("other", 1),
+    # score-matrix ops whose second operand is a mask broadcast over heads: it stays in L2, so
+    # the kernel streams one full-size input (the EnergAIzer tracer counted two)
+    "mask_add": ("add", 1),
+    "mask_where": ("other", 1),
 }
+_MASK_OPS = {"pointwise_add": "mask_add", "unspecified_tensor": "mask_where"}
 
 
 @dataclass
@@ -336,7 +341,7 @@ def attention_core(
         for name in style.missed:
             e.ew(name, scores, missed=True)
         for name in style.pre:
-            e.ew(name, scores)
+            e.ew(name if e.trace else _MASK_OPS.get(name, name), scores)
         if style.fp32_softmax:
             e.cast(scores, e.num.act, Precision.FP32)
             e.cast(scores, Precision.FP32, e.num.act)
