@@ -17,7 +17,7 @@ from joulecast.hardware.spec import GPUSpec, gpu_from_file, load_gpu
 from joulecast.workload.ir import Precision, Workload
 
 
-def _workload(
+def workload_from_options(
     workload: Path | None,
     example: bool,
     model: str | None,
@@ -32,6 +32,7 @@ def _workload(
     trace_mode: bool,
     gpu: GPUSpec,
 ) -> Workload:
+    """The pass described by the workload options of ``estimate`` (also used by ``sweep``)."""
     chosen = int(workload is not None) + int(bool(model or model_config)) + int(example)
     if chosen != 1:
         raise WorkloadError("give exactly one of --workload FILE, --model NAME or --example")
@@ -179,7 +180,7 @@ def estimate_command(
 ) -> None:
     """Estimate time, average power and energy of one forward pass (or decode step)."""
     spec = gpu_from_file(gpu_spec) if gpu_spec is not None else load_gpu(gpu)
-    wl = _workload(
+    wl = workload_from_options(
         workload,
         example,
         model,

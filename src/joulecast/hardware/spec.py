@@ -7,6 +7,7 @@ another clock scales linearly with the clock.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -35,7 +36,7 @@ class MemoryTechnology(StrEnum):
 class GPUSpec(BaseModel):
     """One GPU part. Construct with :func:`load_gpu` or :func:`gpu_from_file`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     id: str
     name: str
@@ -79,29 +80,99 @@ class GPUSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> GPUSpec:
-        problems: list[str] = []
-        if not self.min_clock_mhz <= self.base_clock_mhz <= self.max_clock_mhz:
-            problems.append("clocks must satisfy min <= base <= max")
-        if not self.min_clock_mhz <= self.spec_clock_mhz <= self.max_clock_mhz:
-            problems.append("spec_clock_mhz must lie within [min_clock_mhz, max_clock_mhz]")
-        if Precision.FP32 not in self.cuda_tflops:
-            problems.append("cuda_tflops needs an fp32 entry")
-        for prec, value in {**self.tensor_tflops, **self.cuda_tflops}.items():
-            if value <= 0:
-                problems.append(f"throughput for {prec} must be positive")
-        for prec, tc in self.tensor_tflops.items():
-            cuda = self.cuda_tflops.get(prec, self.cuda_tflops.get(Precision.FP32, 0.0))
-            if prec is not Precision.FP64 and tc < cuda:
-                problems.append(
-                    f"tensor {prec} throughput {tc} TFLOPS is below CUDA-core {cuda} TFLOPS"
-                )
-        if not self.min_power_limit_w <= self.default_power_limit_w <= self.max_power_limit_w:
-            problems.append("power limits must satisfy min <= default <= max")
-        if self.idle_power_w >= self.default_power_limit_w:
-            problems.append("idle_power_w must be below the default power limit")
+        problems = [
+            *self._clock_problems(),
+            *self._throughput_problems(),
+            *self._memory_problems(),
+            *self._power_problems(),
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _clock_problems(self) -> list[str]:
+        out: list[str] = []
+        lo, base, hi = self.min_clock_mhz, self.base_clock_mhz, self.max_clock_mhz
+        if not lo <= base <= hi:
+            out.append(
+                f"clocks must satisfy min_clock_mhz ({lo:g}) <= base_clock_mhz ({base:g}) <= "
+                f"max_clock_mhz ({hi:g})"
+            )
+        if not lo <= self.spec_clock_mhz <= hi:
+            out.append(
+                f"spec_clock_mhz ({self.spec_clock_mhz:g}) must lie within [min_clock_mhz, "
+                f"max_clock_mhz] = [{lo:g}, {hi:g}]"
+            )
+        steps = (hi - lo) / self.clock_step_mhz
+        if hi >= lo and abs(steps - round(steps)) > _GRID_TOLERANCE:
+            out.append(
+                f"max_clock_mhz - min_clock_mhz ({hi - lo:g}) must be a whole number of "
+                f"clock_step_mhz ({self.clock_step_mhz:g})"
+            )
+        return out
+
+    def _throughput_problems(self) -> list[str]:
+        out: list[str] = []
+        tensor, cuda = self.tensor_tflops, self.cuda_tflops
+        if Precision.FP32 not in cuda:
+            out.append("cuda_tflops needs an fp32 entry")
+        for table_name, table in (("tensor_tflops", tensor), ("cuda_tflops", cuda)):
+            out += [
+                f"{table_name}.{prec} must be positive (got {value:g})"
+                for prec, value in table.items()
+                if value <= 0
+            ]
+        for prec, tc in tensor.items():
+            # Tensor cores exist to beat the CUDA cores: compare with the same format, or with
+            # fp32 CUDA cores for formats the CUDA cores lack (fp64 only against fp64).
+            ref = prec if prec in cuda or prec is Precision.FP64 else Precision.FP32
+            if ref in cuda and tc < cuda[ref]:
+                out.append(
+                    f"tensor {prec} throughput {tc:g} TFLOPS is below CUDA-core {cuda[ref]:g} "
+                    f"TFLOPS (tensor_tflops.{prec} < cuda_tflops.{ref})"
+                )
+        # A narrower format never runs slower on the same tensor cores.
+        for narrow, value in tensor.items():
+            rank = _TENSOR_WIDTH_RANK.get(narrow)
+            if rank is None:
+                continue
+            wider = [p for p in tensor if _TENSOR_WIDTH_RANK.get(p, rank) < rank]
+            if wider:
+                fastest = max(wider, key=lambda p: tensor[p])
+                if value < tensor[fastest]:
+                    out.append(
+                        f"tensor_tflops.{narrow} ({value:g}) is below tensor_tflops.{fastest} "
+                        f"({tensor[fastest]:g}): a narrower format cannot be slower"
+                    )
+        fp64, fp32 = cuda.get(Precision.FP64), cuda.get(Precision.FP32)
+        if fp64 is not None and fp32 is not None and fp64 > fp32:
+            out.append(f"cuda_tflops.fp64 ({fp64:g}) exceeds cuda_tflops.fp32 ({fp32:g})")
+        return out
+
+    def _memory_problems(self) -> list[str]:
+        if self.l2_cache_mb * 1024 * 1024 >= self.memory_capacity_gb * 1e9:
+            return [
+                f"l2_cache_mb ({self.l2_cache_mb:g} MB) must be smaller than memory_capacity_gb "
+                f"({self.memory_capacity_gb:g} GB)"
+            ]
+        return []
+
+    def _power_problems(self) -> list[str]:
+        out: list[str] = []
+        lo, default, hi = self.min_power_limit_w, self.default_power_limit_w, self.max_power_limit_w
+        if not lo <= default <= hi:
+            out.append(
+                f"power limits must satisfy min_power_limit_w ({lo:g}) <= default_power_limit_w "
+                f"({default:g}) <= max_power_limit_w ({hi:g})"
+            )
+        if self.idle_power_w >= lo:
+            out.append(
+                f"idle_power_w ({self.idle_power_w:g}) must be below min_power_limit_w ({lo:g}): "
+                "a power limit at or below idle cannot be held"
+            )
+        if self.idle_power_w >= self.tdp_w:
+            out.append(f"idle_power_w ({self.idle_power_w:g}) must be below tdp_w ({self.tdp_w:g})")
+        return out
 
     # ---- derived quantities -------------------------------------------------------------
     def tensor_flops_per_s(self, precision: Precision, clock_mhz: float) -> float:
@@ -143,12 +214,22 @@ class GPUSpec(BaseModel):
         return [self.min_clock_mhz + i * self.clock_step_mhz for i in range(n + 1)]
 
     def check_clock(self, clock_mhz: float) -> float:
-        """Return ``clock_mhz`` if the part can run at it, else raise a :class:`ClockError`."""
-        if not self.min_clock_mhz <= clock_mhz <= self.max_clock_mhz:
+        """Return ``clock_mhz`` if the part can be locked at it, else raise a :class:`ClockError`.
+
+        A supported clock lies in [``min_clock_mhz``, ``max_clock_mhz``] on the
+        ``clock_step_mhz`` grid; the error names the valid range and step (and the nearest
+        supported clocks when the value is in range but off the grid).
+        """
+        lo, hi, step = self.min_clock_mhz, self.max_clock_mhz, self.clock_step_mhz
+        valid = f"valid SM clocks are {lo:g}-{hi:g} MHz in {step:g} MHz steps"
+        if not lo <= clock_mhz <= hi:
+            raise ClockError(f"{self.id} cannot run at {clock_mhz:g} MHz: {valid}")
+        steps = (clock_mhz - lo) / step
+        if abs(steps - round(steps)) > _GRID_TOLERANCE:
+            below = lo + math.floor(steps) * step
             raise ClockError(
-                f"{self.id} cannot run at {clock_mhz:g} MHz: valid SM clocks are "
-                f"{self.min_clock_mhz:g}-{self.max_clock_mhz:g} MHz in {self.clock_step_mhz:g} MHz"
-                " steps"
+                f"{self.id} cannot run at {clock_mhz:g} MHz: {valid} "
+                f"(nearest: {below:g} or {below + step:g} MHz)"
             )
         return clock_mhz
 
@@ -169,6 +250,20 @@ class GPUSpec(BaseModel):
         return _validate(data, f"{self.id} variant")
 
 
+_GRID_TOLERANCE = 1e-6  # in clock steps: how far a clock may sit from the lockable grid
+
+# Operand width order of tensor-core formats (wider first); equal ranks are not compared.
+_TENSOR_WIDTH_RANK: dict[Precision, int] = {
+    Precision.FP64: 0,
+    Precision.FP32: 1,
+    Precision.TF32: 1,
+    Precision.BF16: 2,
+    Precision.FP16: 2,
+    Precision.FP8: 3,
+    Precision.INT8: 3,
+    Precision.FP4: 4,
+}
+
 _WIDER: dict[Precision, tuple[Precision, ...]] = {
     Precision.FP4: (Precision.FP8, Precision.INT8, Precision.FP16, Precision.BF16),
     Precision.FP8: (Precision.INT8, Precision.FP16, Precision.BF16),
@@ -184,8 +279,9 @@ def _validate(data: dict[str, Any], origin: str) -> GPUSpec:
         return GPUSpec.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "spec"
-        raise SpecError(f"{origin}: {loc}: {first['msg']}") from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        loc = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"{origin}: {loc}: {msg}" if loc else f"{origin}: {msg}") from None
 
 
 def _gpu_dir() -> Any:
