@@ -24,8 +24,8 @@ demo: $(VENV)/.installed
 	$(BIN)/joulecast estimate --example --gpu a100-pcie-40gb --format table
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy -p joulecast
@@ -37,7 +37,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_estimate.py
 
 accuracy: $(VENV)/.installed
-	$(BIN)/joulecast validate --markdown docs/accuracy.md
+	$(BIN)/joulecast validate --markdown docs/accuracy.md --plot docs/img/accuracy.png
+	$(BIN)/python scripts/update_readme.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,9 @@ from joulecast.workload.ir import Workload
 MEASUREMENT_GPUS = {"a100": "a100-pcie-40gb", "a10": "a10", "dvfs": "a100-pcie-40gb"}
 # A run whose window is shorter than this crashed (see the data README): drop it.
 MIN_WINDOW_S = 5.0
+# A measured mean clock this far below the requested one means power-cap throttling (clocks are
+# locked otherwise; the measured mean then sits within a few MHz of the request).
+THROTTLE_MARGIN_MHZ = 45.0
 
 _NAME = re.compile(
     r"^(?P<model>[a-z0-9]+model|resnet101)_(?P<config>[^_]*)_p(?P<prec>[a-z0-9]+)_b(?P<batch>\d+)"
@@ -55,6 +58,16 @@ class Measurement:
     @property
     def power_w(self) -> float:
         return self.energy_j / self.time_s
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the GPU ran well below the requested clock (power-cap throttling)."""
+        return self.measured_clock_mhz < self.requested_clock_mhz - THROTTLE_MARGIN_MHZ
+
+    @property
+    def fit_clock_mhz(self) -> float:
+        """The clock the pass actually ran at: the measured one when throttled."""
+        return self.measured_clock_mhz if self.throttled else self.requested_clock_mhz
 
     @property
     def window_s(self) -> float:
@@ -154,6 +167,19 @@ def read_measurements(data_dir: Path, set_name: str) -> list[Measurement]:
                     kernel_list=_kernel_list(data_dir, set_name, name),
                 )
             )
+    return rows
+
+
+# Extra measurement sets taken on the same GPU that join its fit: the A100 DVFS sweep spans
+# 510–1410 MHz, which separates clock-scaled time and energy from clock-independent ones.
+EXTRA_TRAINING_SETS = {"a100": ("dvfs",)}
+
+
+def training_rows(data_dir: Path, set_name: str) -> list[Measurement]:
+    """Rows a GPU is fitted on: its main set plus the extra sets measured on the same GPU."""
+    rows = calibration_rows(data_dir, set_name)
+    for extra in EXTRA_TRAINING_SETS.get(set_name, ()):
+        rows += calibration_rows(data_dir, extra)
     return rows
 
 

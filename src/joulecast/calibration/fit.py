@@ -81,7 +81,7 @@ class Calibration:
         out = []
         for r in rows:
             cw = compile_workload(r.load_workload(), self.gpu)
-            out.append(_Row(cw, np.array([r.requested_clock_mhz]), r.time_s, r.energy_j))
+            out.append(_Row(cw, np.array([r.fit_clock_mhz]), r.time_s, r.energy_j))
         return out
 
     def fit(self, rows: Sequence[Measurement]) -> Calibration:

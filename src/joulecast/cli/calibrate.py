@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress
 
-from joulecast.calibration.data import calibration_rows
+from joulecast.calibration.data import training_rows
 from joulecast.calibration.dvfs_fit import fit_dvfs_curves
 from joulecast.calibration.fit import Calibration
 from joulecast.calibration.validate import (
@@ -54,7 +54,7 @@ def calibrate_command(
     if not single_file:
         out.mkdir(parents=True, exist_ok=True)
     for set_name, gpu_id in sets:
-        rows = calibration_rows(data, set_name)
+        rows = training_rows(data, set_name)
         cal = Calibration(gpu_id).fit(rows)
         assert cal.coefficients_ is not None
         target = out if single_file else out / f"{gpu_id}.yaml"
