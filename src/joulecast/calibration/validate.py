@@ -260,8 +260,9 @@ def render_markdown(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> st
             "|---|---|---|---|",
             f"| fit on the 900 MHz set only | {len(dvfs.fit_900)} | {_fmt(mape(dvfs.fit_900))} | "
             f"{_fmt(mape(thr))} ({len(thr)}) |",
-            f"| leave model out (fit on 900 MHz + DVFS rows of the other models) | {len(dvfs.lomo)} "
-            f"| {_fmt(mape(dvfs.lomo))} | {_fmt(mape(thr_lomo))} ({len(thr_lomo)}) |",
+            "| leave model out (fit on 900 MHz + DVFS rows of the other models) | "
+            f"{len(dvfs.lomo)} | {_fmt(mape(dvfs.lomo))} | "
+            f"{_fmt(mape(thr_lomo))} ({len(thr_lomo)}) |",
         ]
     return "\n".join(lines) + "\n"
 
