@@ -17,6 +17,7 @@ from joulecast.mig.readers import (
     read_long_csv,
     read_nvidia_smi,
     read_prometheus,
+    read_telemetry,
 )
 
 HEADER = ",".join(LONG_CSV_HEADER)
@@ -212,3 +213,142 @@ def test_prometheus_parser_property(values: list[float], power: float) -> None:
     assert g.time_s.size == len(values)
     assert np.allclose(g.activity[:, 0, FIELD_INDEX["tensor_active"]], values)
     assert np.allclose(g.board_power_w, power)
+
+
+def _same(a: object, b: object) -> None:
+    from joulecast.mig.frame import Telemetry
+
+    assert isinstance(a, Telemetry) and isinstance(b, Telemetry)
+    assert a.warnings == b.warnings
+    for ga, gb in zip(a.gpus, b.gpus, strict=True):
+        assert ga.gpu_uuid == gb.gpu_uuid
+        assert ga.instances == gb.instances
+        assert np.array_equal(ga.time_s, gb.time_s)
+        assert np.array_equal(ga.board_power_w, gb.board_power_w)
+        assert np.array_equal(ga.activity, gb.activity, equal_nan=True)
+        assert np.array_equal(ga.present, gb.present)
+
+
+def test_crlf_bom_blank_lines_and_quotes_read_the_same() -> None:
+    lines = [HEADER, row(0, "1", "3g.40gb", 200, 0.25), row(0, "2", "4g.40gb", 200)]
+    lines += [row(1, "1", "3g.40gb", 210.5, 0.75), row(1, "2", "4g.40gb", 210.5)]
+    plain = read_long_csv("\n".join(lines) + "\n")
+    variants = [
+        "\ufeff" + "\r\n".join(lines) + "\r\n",
+        "\n".join([lines[0], "", *lines[1:3], "   ", *lines[3:]]) + "\n\n",
+        "\n".join([lines[0], *[ln.replace("GPU-a", '"GPU-a"') for ln in lines[1:]]]),
+        ("\n".join(lines) + "\n").encode(),
+    ]
+    for text in variants:
+        _same(read_long_csv(text), plain)
+
+
+def test_columns_in_any_order_with_extras_and_spaces() -> None:
+    text = (
+        "profile,gpu_instance_id,note,gract,timestamp_s,board_power_w,gpu_uuid\n"
+        " 3g.40gb , 1 ,x,0.5,0.0,150.0, GPU-b\n"
+        " 3g.40gb , 1 ,y,0.7,1.0,170.0, GPU-b\n"
+    )
+    g = read_long_csv(text).gpus[0]
+    assert g.gpu_uuid == "GPU-b" and g.instances[0].gpu_instance_id == "1"
+    assert g.instances[0].profile.name == "3g.40gb"
+    assert g.activity[:, 0, FIELD_INDEX["gract"]].tolist() == [0.5, 0.7]
+    assert np.isnan(g.activity[:, 0, FIELD_INDEX["tensor_active"]]).all()
+
+
+def test_wrong_field_count_names_the_line() -> None:
+    text = "\n".join([HEADER, row(0, "1", "3g.40gb", 200), row(1, "1", "3g.40gb", 200) + ",9"])
+    with pytest.raises(TelemetryError, match="line 3 has 14 fields, header has 13"):
+        read_long_csv(text)
+
+
+def test_bad_number_names_line_and_column() -> None:
+    text = "\n".join([HEADER, row(0, "1", "3g.40gb", 200), row(1, "1", "3g.40gb", 200, "busy")])
+    with pytest.raises(TelemetryError, match="line 3, column gract: not a number: 'busy'"):
+        read_long_csv(text)
+
+
+@pytest.mark.parametrize("marker", ["", "N/A", "[N/A]", "nan", " - ", "<<<NULL>>>"])
+def test_missing_markers_are_gaps_not_zeros(marker: str) -> None:
+    text = "\n".join(
+        [
+            HEADER,
+            row(0, "1", "3g.40gb", 200, 0.6),
+            row(1, "1", "3g.40gb", 200, marker),
+            row(2, "1", "3g.40gb", 200, 0.8),
+        ]
+    )
+    tel = read_long_csv(text)
+    assert tel.gpus[0].activity[1, 0, FIELD_INDEX["gract"]] == pytest.approx(0.7)
+    assert tel.gpus[0].gap_samples.tolist() == [1]
+
+
+def test_blank_timestamp_is_an_error_naming_the_row() -> None:
+    text = "\n".join([HEADER, row(0, "1", "3g.40gb", 200), row(1, "1", "3g.40gb", 200)])
+    text = text.replace("\n1,GPU-a", "\n,GPU-a")
+    with pytest.raises(TelemetryError, match="blank or invalid timestamp at row 3"):
+        read_long_csv(text)
+
+
+def test_instances_disappearing_are_warned_and_get_no_share() -> None:
+    text = "\n".join(
+        [
+            HEADER,
+            row(0, "1", "3g.40gb", 200),
+            row(0, "2", "1g.10gb", 200),
+            row(1, "1", "3g.40gb", 200),
+        ]
+    )
+    tel = read_long_csv(text)
+    assert tel.gpus[0].present.tolist() == [[True, True], [True, False]]
+    assert any("instance 2 (1g.10gb) present in 1 of 2" in w for w in tel.warnings)
+
+
+def test_read_telemetry_detects_long_csv_from_bytes(tmp_path: object) -> None:
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    f = tmp_path / "t.csv"
+    f.write_bytes(("\ufeff" + "\n".join([HEADER, row(0, "1", "3g.40gb", 200)])).encode())
+    tel = read_telemetry(f)
+    assert tel.source_format == "long-csv" and tel.gpus[0].board_power_w.tolist() == [200.0]
+
+
+decimal_text = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(repr),
+    st.decimals(min_value=-99999, max_value=99999, places=4, allow_nan=False).map(str),
+    st.integers(min_value=-(10**15), max_value=10**15).map(str),
+    st.sampled_from(["0", "-0.0", "1.", ".5", "007.250", "1e-3", " 2.5", "1E+2", "inf"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(decimal_text, min_size=1, max_size=12))
+def test_fast_number_parser_matches_float(values: list[str]) -> None:
+    lines = [HEADER] + [row(k, "1", "3g.40gb", v) for k, v in enumerate(values)]
+    powers = [float(v) for v in values]
+    if not all(np.isfinite(powers)):
+        with pytest.raises(TelemetryError):
+            read_long_csv("\n".join(lines)).gpus[0].board_power_w.tolist()
+        return
+    got = read_long_csv("\n".join(lines)).gpus[0].board_power_w.tolist()
+    assert got == powers  # bit-exact, as float() would read them
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cells=st.lists(st.one_of(cell, st.sampled_from(["N/A", " 0.25 ", "5e-1"])), min_size=16),
+    power=st.floats(min_value=30.0, max_value=700.0, allow_nan=False),
+)
+def test_fast_path_matches_csv_module_path(cells: list[object], power: float) -> None:
+    lines = [HEADER]
+    for t in range(4):
+        for i, prof in enumerate(("1g.10gb", "2g.20gb")):
+            vals = [cells[(t * 16 + i * 8 + j) % len(cells)] for j in range(8)]
+            text_vals = [v if isinstance(v, str) else f"{v:.4f}" for v in vals]
+            lines.append(",".join([f"{t}.0", "GPU-p", str(i), prof, f"{power:.1f}", *text_vals]))
+    fast = read_long_csv("\n".join(lines))
+    quoted = read_long_csv(
+        "\n".join([lines[0], *[ln.replace("GPU-p", '"GPU-p"') for ln in lines[1:]]])
+    )
+    _same(fast, quoted)

@@ -106,6 +106,15 @@ def _fill_gaps(values: FloatArray, valid: BoolArray) -> tuple[FloatArray, int]:
     return out, n_missing
 
 
+def first_seen_codes(values: Sequence[str]) -> tuple[NDArray[np.intp], list[str]]:
+    """Integer code per value, numbered in order of first appearance."""
+    index: dict[str, int] = {}
+    codes = np.fromiter(
+        (index.setdefault(v, len(index)) for v in values), dtype=np.intp, count=len(values)
+    )
+    return codes, list(index)
+
+
 def build_telemetry(
     *,
     time_s: FloatArray,
@@ -139,6 +148,65 @@ def build_telemetry(
     Raises:
         TelemetryError: On backwards timestamps, duplicate rows, no power at all, or bad profiles.
     """
+    n_rows = int(np.asarray(time_s).shape[0])
+    gpu_code, gpu_names = first_seen_codes([str(g).strip() for g in gpu_uuid])
+    keys = [
+        f"{str(g).strip()}\x00{str(p).strip()}"
+        for g, p in zip(gpu_instance_id, profile, strict=True)
+    ]
+    key_code, key_names = first_seen_codes(keys)
+    inst_keys = [(k.split("\x00")[0], k.split("\x00")[1]) for k in key_names]
+    return build_telemetry_coded(
+        time_s=np.asarray(time_s, dtype=np.float64),
+        gpu_code=gpu_code,
+        gpu_names=gpu_names,
+        inst_code=key_code,
+        inst_keys=inst_keys,
+        board_power_w=np.asarray(board_power_w, dtype=np.float64),
+        activity=activity,
+        energy_counter_j=energy_counter_j,
+        source_format=source_format,
+        row_numbers=np.arange(n_rows) + row_offset,
+        warnings=warnings,
+    )
+
+
+def build_telemetry_coded(
+    *,
+    time_s: FloatArray,
+    gpu_code: NDArray[np.intp],
+    gpu_names: Sequence[str],
+    inst_code: NDArray[np.intp],
+    inst_keys: Sequence[tuple[str, str]],
+    board_power_w: FloatArray,
+    activity: Mapping[str, FloatArray],
+    energy_counter_j: FloatArray | None = None,
+    source_format: str,
+    row_numbers: NDArray[np.intp],
+    warnings: Sequence[str] = (),
+) -> Telemetry:
+    """Like :func:`build_telemetry`, with GPUs and instances already given as integer codes.
+
+    Args:
+        time_s: Row timestamps in seconds.
+        gpu_code: Row GPU, an index into ``gpu_names`` (GPUs are reported in code order).
+        gpu_names: GPU UUIDs.
+        inst_code: Row instance, an index into ``inst_keys`` (instances are listed in code
+            order within each GPU).
+        inst_keys: ``(gpu_instance_id, profile)`` per instance code.
+        board_power_w: Row board power in W (repeated per instance row; NaN = blank).
+        activity: Row activity ratios by field name (NaN = blank); absent fields are all-missing.
+        energy_counter_j: Optional board energy counter in J per row.
+        source_format: Name of the reader, for messages.
+        row_numbers: File line (or row) number of each row, for error messages.
+        warnings: Warnings already raised by the reader.
+
+    Returns:
+        The telemetry.
+
+    Raises:
+        TelemetryError: On backwards timestamps, duplicate rows, no power at all, or bad profiles.
+    """
     notes = list(warnings)
     n_rows = int(time_s.shape[0])
     if n_rows == 0:
@@ -146,11 +214,8 @@ def build_telemetry(
     if np.isnan(time_s).any():
         bad = int(np.flatnonzero(np.isnan(time_s))[0])
         raise TelemetryError(
-            f"{source_format}: blank or invalid timestamp at row {bad + row_offset}"
+            f"{source_format}: blank or invalid timestamp at row {int(row_numbers[bad])}"
         )
-    gpu_arr = np.asarray(gpu_uuid, dtype=object)
-    gi_arr = np.asarray([str(g) for g in gpu_instance_id], dtype=object)
-    prof_arr = np.asarray([str(p).strip() for p in profile], dtype=object)
     act = np.full((n_rows, len(ACTIVITY_FIELDS)), np.nan)
     for name, values in activity.items():
         act[:, FIELD_INDEX[name]] = values
@@ -178,20 +243,23 @@ def build_telemetry(
     np.clip(act, 0.0, 1.0, out=act)
 
     frames: list[GpuTelemetry] = []
-    for uuid in dict.fromkeys(gpu_arr.tolist()):
-        rows = np.flatnonzero(gpu_arr == uuid)
+    order = np.argsort(gpu_code, kind="stable")
+    bounds = np.searchsorted(gpu_code[order], np.arange(len(gpu_names) + 1))
+    for g, uuid in enumerate(gpu_names):
+        rows = order[bounds[g] : bounds[g + 1]]
+        if rows.size == 0:
+            continue
         frames.append(
             _build_gpu(
                 str(uuid),
-                rows,
+                row_numbers[rows],
                 time_s[rows],
-                gi_arr[rows],
-                prof_arr[rows],
+                inst_code[rows],
+                inst_keys,
                 board_power_w[rows],
                 act[rows],
                 None if energy_counter_j is None else energy_counter_j[rows],
                 source_format,
-                row_offset,
                 notes,
             )
         )
@@ -200,15 +268,14 @@ def build_telemetry(
 
 def _build_gpu(
     uuid: str,
-    rows: NDArray[np.intp],
+    row_numbers: NDArray[np.intp],
     t: FloatArray,
-    gi: NDArray[np.object_],
-    prof: NDArray[np.object_],
+    codes: NDArray[np.intp],
+    inst_keys: Sequence[tuple[str, str]],
     power: FloatArray,
     act: FloatArray,
     energy: FloatArray | None,
     source_format: str,
-    row_offset: int,
     notes: list[str],
 ) -> GpuTelemetry:
     back = np.flatnonzero(np.diff(t) < 0)
@@ -216,19 +283,16 @@ def _build_gpu(
         k = int(back[0]) + 1
         raise TelemetryError(
             f"{source_format}: timestamps of GPU {uuid} go backwards at row "
-            f"{int(rows[k]) + row_offset} "
+            f"{int(row_numbers[k])} "
             f"({t[k]:g} after {t[k - 1]:g}); sort the file by time or split it at the clock reset"
         )
     times, t_idx = np.unique(t, return_inverse=True)
     # A GI id re-used with another profile is a different instance (the GPU was re-partitioned).
-    keys = [f"{g}\x00{p}" for g, p in zip(gi.tolist(), prof.tolist(), strict=True)]
-    key_order = list(dict.fromkeys(keys))
-    key_index = {k: i for i, k in enumerate(key_order)}
-    n_idx = np.fromiter((key_index[k] for k in keys), dtype=np.intp, count=len(keys))
-    total = total_slices_for(k.split("\x00")[1] for k in key_order)
+    used, n_idx = np.unique(codes, return_inverse=True)
+    key_order = [inst_keys[int(c)] for c in used]
+    total = total_slices_for(p for _, p in key_order)
     instances: list[MigInstance] = []
-    for key in key_order:
-        g, p = key.split("\x00")
+    for g, p in key_order:
         try:
             parsed = parse_profile(p, total)
         except TelemetryError as exc:

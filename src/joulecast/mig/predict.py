@@ -1,7 +1,7 @@
 """Predictive mode: forecast per-partition power and energy of a planned MIG layout.
 
-The input is deliberately small (profile + average activity fractions per partition) so that it
-works without the core estimator; :func:`partition_from_estimate` adapts an estimator result.
+A partition gives either average activity fractions directly or a model workload; for a workload
+the core estimator predicts the utilisation on the partition (:func:`estimate_partition`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from joulecast.errors import JoulecastError, WorkloadError
+from joulecast.hardware.spec import GPUSpec
 from joulecast.mig.methods import PRIOR_W_PER_UNIT
 from joulecast.mig.profiles import parse_profile
 
@@ -206,7 +207,17 @@ def _from_mapping(doc: Mapping[str, Any]) -> PlannedLayout:
                     )
                 )
             elif "workload" in p:
-                parts.append(_estimate_partition(name, str(p["profile"]), p, gpu))
+                if not isinstance(p["workload"], Mapping):
+                    raise WorkloadError(f"partition {name}: 'workload' must be a mapping")
+                parts.append(
+                    estimate_partition(
+                        name,
+                        str(p["profile"]),
+                        p["workload"],
+                        gpu,
+                        float(p.get("duration_s", 3600.0)),
+                    )
+                )
             else:
                 raise WorkloadError(f"partition {name}: give 'activity' (or 'workload')")
         return PlannedLayout(
@@ -216,21 +227,104 @@ def _from_mapping(doc: Mapping[str, Any]) -> PlannedLayout:
             partitions=tuple(parts),
             cap_w=None if doc.get("cap_w") is None else float(doc["cap_w"]),
         )
+    except JoulecastError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WorkloadError(f"bad layout file: {exc}") from None
 
 
-def _estimate_partition(
-    name: str, profile: str, p: Mapping[str, Any], gpu: str
+_WORKLOAD_KEYS = ("model", "batch", "seq", "phase", "context", "precision", "attention")
+
+
+def partition_spec(gpu: GPUSpec, profile: str) -> GPUSpec:
+    """The GPU as one MIG partition sees it: SMs, throughput, bandwidth and memory cut down.
+
+    Compute scales with the profile's compute slices, memory bandwidth, capacity and L2 with its
+    memory share; clocks and power limits stay those of the board (they are shared).
+
+    Args:
+        gpu: Whole-GPU spec.
+        profile: MIG profile name, e.g. ``3g.40gb``.
+
+    Returns:
+        A validated spec of the partition.
+    """
+    prof = parse_profile(profile)
+    c, m = prof.compute_fraction, prof.memory_fraction
+    doc = gpu.model_dump()
+    doc.update(
+        sm_count=max(1, round(gpu.sm_count * c)),
+        tensor_tflops={k: v * c for k, v in gpu.tensor_tflops.items()},
+        cuda_tflops={k: v * c for k, v in gpu.cuda_tflops.items()},
+        memory_bandwidth_gb_s=gpu.memory_bandwidth_gb_s * m,
+        memory_capacity_gb=gpu.memory_capacity_gb * m,
+        l2_cache_mb=gpu.l2_cache_mb * m,
+    )
+    return GPUSpec(**doc)
+
+
+def estimate_partition(
+    name: str,
+    profile: str,
+    workload: Mapping[str, Any],
+    gpu: str | GPUSpec,
+    duration_s: float = 3600.0,
 ) -> PlannedPartition:
-    try:
-        from joulecast.estimator import estimate  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
+    """Plan a partition from a model workload with the core estimator.
+
+    The workload (``model``, ``batch`` and optionally ``seq``, ``phase``, ``context``,
+    ``precision``, ``attention``, as for ``joulecast estimate``) is built with
+    :func:`joulecast.models.build.build_workload` and estimated on :func:`partition_spec`; the
+    estimator's average utilisation over a pass is then the partition's planned activity.
+
+    Args:
+        name: Tenant or job name.
+        profile: MIG profile.
+        workload: Workload description.
+        gpu: GPU id or spec.
+        duration_s: How long the job runs.
+
+    Returns:
+        The planned partition.
+
+    Raises:
+        WorkloadError: On a bad workload description or a request that does not fit the
+            partition's memory.
+        JoulecastError: From the estimator (unknown model or GPU, impossible sizes).
+    """
+    from joulecast.estimator import estimate
+    from joulecast.hardware.spec import resolve_gpu
+    from joulecast.models.build import build_workload, memory_required_bytes
+
+    unknown = sorted(set(workload) - set(_WORKLOAD_KEYS))
+    if unknown or "model" not in workload or "batch" not in workload:
         raise WorkloadError(
-            f"partition {name}: the core estimator is not available; give 'activity' instead"
-        ) from None
-    est = estimate(p["workload"], gpu)
-    return partition_from_estimate(name, profile, est, p.get("duration_s"))
+            f"partition {name}: workload needs 'model' and 'batch' (optional: "
+            f"{', '.join(_WORKLOAD_KEYS[2:])}); got {', '.join(map(str, workload)) or 'nothing'}"
+        )
+    spec = partition_spec(resolve_gpu(gpu), profile)
+    try:
+        kwargs: dict[str, Any] = {
+            "batch": int(workload["batch"]),
+            "seq": None if workload.get("seq") is None else int(workload["seq"]),
+            "phase": str(workload.get("phase", "decode")),
+            "context": None if workload.get("context") is None else int(workload["context"]),
+            "precision": str(workload.get("precision", "bf16")),
+            "attention": workload.get("attention"),
+        }
+    except (TypeError, ValueError) as exc:
+        raise WorkloadError(f"partition {name}: bad workload value: {exc}") from None
+    if kwargs["phase"] not in ("prefill", "decode"):
+        raise WorkloadError(f"partition {name}: phase must be prefill or decode")
+    model = str(workload["model"])
+    need = memory_required_bytes(model, **kwargs)
+    if need > spec.memory_capacity_bytes:
+        raise WorkloadError(
+            f"partition {name}: the workload needs {need / 1e9:.1f} GB but a {profile} "
+            f"partition of {spec.id} has {spec.memory_capacity_gb:.1f} GB"
+        )
+    est = estimate(build_workload(model, **kwargs), spec, detail=False)
+    return partition_from_estimate(name, profile, est, duration_s)
 
 
 def load_layout(path: Path) -> PlannedLayout:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +20,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from joulecast.errors import TelemetryError
-from joulecast.mig.frame import ACTIVITY_FIELDS, Telemetry, build_telemetry
+from joulecast.mig.frame import (
+    ACTIVITY_FIELDS,
+    Telemetry,
+    build_telemetry,
+    build_telemetry_coded,
+    first_seen_codes,
+)
 
 InputFormat = Literal["auto", "long-csv", "prometheus", "dmon", "nvidia-smi"]
 
@@ -60,25 +68,198 @@ _DMON_TAGS: dict[str, str] = {
 _MISSING = {"", "n/a", "[n/a]", "na", "nan", "<<<null>>>", "-"}
 
 
+def _cell_value(text: str) -> float:
+    """One text cell as a float; blanks and N/A markers are NaN.
+
+    Raises:
+        ValueError: If the cell is neither a finite number nor a missing marker.
+    """
+    v = text.strip()
+    if v.lower() in _MISSING:
+        return float("nan")
+    out = float(v)
+    if not math.isfinite(out):
+        raise ValueError(f"not a finite number: {v!r}")
+    return out
+
+
 def _to_float(values: list[str]) -> NDArray[np.float64]:
     """Convert text cells to floats; blanks and N/A become NaN, other non-numbers are errors."""
-    cleaned = ["nan" if v.strip().lower() in _MISSING else v.strip() for v in values]
-    try:
-        return np.array(cleaned, dtype=np.float64)
-    except ValueError:
-        for v in cleaned:
-            try:
-                float(v)
-            except ValueError:
-                raise TelemetryError(f"not a number: '{v}'") from None
-        raise
+    out = np.empty(len(values))
+    for k, v in enumerate(values):
+        try:
+            out[k] = _cell_value(v)
+        except ValueError:
+            raise TelemetryError(f"not a number: '{v.strip()}'") from None
+    return out
 
 
-def read_long_csv(text: str) -> Telemetry:
+_POW10 = 10.0 ** np.arange(32)
+
+
+class _NeedsCsvModule(Exception):
+    """The fast long-CSV path cannot read this text (quoted fields, lone CR)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Fields:
+    """Byte offsets of every field of a comma-separated body.
+
+    Attributes:
+        data: The body as bytes (ending in a newline).
+        starts: (R, C) offset of each field's first byte.
+        ends: (R, C) offset one past each field's last byte.
+        lines: (R,) 1-based file line number of each row.
+    """
+
+    data: NDArray[np.uint8]
+    starts: NDArray[np.intp]
+    ends: NDArray[np.intp]
+    lines: NDArray[np.intp]
+
+
+def _split_fields(body: bytes, n_cols: int, first_line: int) -> _Fields:
+    """Locate the fields of every non-blank line; every line must have ``n_cols`` fields.
+
+    Raises:
+        TelemetryError: If a line has another number of fields.
+        _NeedsCsvModule: On quotes or bare carriage returns.
+    """
+    if b'"' in body:
+        raise _NeedsCsvModule
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n")
+        if b"\r" in body:
+            raise _NeedsCsvModule
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    b = np.frombuffer(body, dtype=np.uint8)
+    nl = np.flatnonzero(b == 10)
+    line_start = np.concatenate([[0], nl[:-1] + 1])
+    comma = np.flatnonzero(b == 44)
+    per_line = np.diff(np.searchsorted(comma, nl), prepend=0)
+    # Lines without a comma are blank when they hold nothing but spaces and tabs.
+    nonblank = np.ones(nl.size, dtype=bool)
+    for k in np.flatnonzero(per_line == 0).tolist():
+        nonblank[k] = bool(body[line_start[k] : nl[k]].strip())
+    wrong = np.flatnonzero(nonblank & (per_line != n_cols - 1))
+    if wrong.size:
+        k = int(wrong[0])
+        raise TelemetryError(
+            f"long-csv: line {first_line + k} has {int(per_line[k]) + 1} fields, "
+            f"header has {n_cols}"
+        )
+    rows = np.flatnonzero(nonblank)
+    cm = comma.reshape(rows.size, n_cols - 1)
+    starts = np.column_stack([line_start[rows], cm + 1])
+    ends = np.column_stack([cm, nl[rows]])
+    return _Fields(data=b, starts=starts, ends=ends, lines=rows + first_line)
+
+
+def _gather(b: NDArray[np.uint8], start: NDArray[np.intp], width: int) -> NDArray[np.uint8]:
+    """(n, width) bytes from each start offset (``b`` is zero-padded; callers mask past ends)."""
+    if b.size < width:
+        b = np.concatenate([b, np.zeros(width - b.size, dtype=np.uint8)])
+    windows = np.lib.stride_tricks.sliding_window_view(b, width)
+    return np.asarray(windows[np.minimum(start, windows.shape[0] - 1)])
+
+
+def _parse_numbers(f: _Fields, col: int, name: str) -> NDArray[np.float64]:
+    """Parse one numeric column; blank cells are NaN.
+
+    Plain decimals (``-12.345``, at most 15 digits) are parsed with vectorised arithmetic, one
+    character position at a time: the digits form an exact integer, and one correctly rounded
+    division by a power of ten gives the same double as ``float()``. Anything else (exponents,
+    spaces, ``N/A``) goes through :func:`_cell_value` cell by cell.
+
+    Raises:
+        TelemetryError: On a cell that is not a number, naming its line and column.
+    """
+    b = f.data
+    start, end = f.starts[:, col], f.ends[:, col]
+    n = start.size
+    length = end - start
+    width = min(int(length.max()) if n else 0, 24)
+    if width == 0:
+        return np.full(n, np.nan)
+    chars = _gather(b, start, width).T.copy()
+    mant = np.zeros(n)
+    after = np.zeros(n, dtype=np.int8)
+    digits = np.zeros(n, dtype=np.int8)
+    dots = np.zeros(n, dtype=np.int8)
+    odd = length > width
+    lead_minus = chars[0] == 45
+    for j in range(width):
+        c = chars[j]
+        inside = length > j
+        d = c - np.uint8(48)
+        is_digit = (d <= 9) & inside
+        is_dot = (c == 46) & inside
+        mant = np.where(is_digit, mant * 10.0 + d, mant)
+        after += is_digit & (dots > 0)
+        digits += is_digit
+        dots += is_dot
+        other = inside & ~is_digit & ~is_dot
+        if j == 0:
+            other &= ~lead_minus
+        odd |= other
+    simple = ~odd & (dots <= 1) & (digits >= 1) & (digits <= 15)
+    out = mant / _POW10[after]
+    out[lead_minus] *= -1.0
+    out[length == 0] = np.nan
+    for k in np.flatnonzero(~simple & (length > 0)).tolist():
+        text = bytes(b[start[k] : end[k]]).decode("utf-8", errors="replace")
+        try:
+            out[k] = _cell_value(text)
+        except ValueError:
+            raise TelemetryError(
+                f"long-csv: line {int(f.lines[k])}, column {name}: not a number: '{text.strip()}'"
+            ) from None
+    return np.asarray(out, dtype=np.float64)
+
+
+def _code_strings(f: _Fields, col: int) -> tuple[NDArray[np.intp], list[str]]:
+    """Integer code per cell of a text column (first-seen order) and the stripped values."""
+    b = f.data
+    start, end = f.starts[:, col], f.ends[:, col]
+    length = end - start
+    width = int(length.max()) if start.size else 0
+    words = -(-max(width, 1) // 8)
+    mat = np.zeros((start.size, words * 8), dtype=np.uint8)
+    if width:
+        mat[:, :width] = _gather(b, start, width)
+        mat[np.arange(words * 8) >= length[:, None]] = 0
+    packed = mat.view(np.uint64)
+    # Hash each cell to one integer, then check the hash against the bytes: exact either way.
+    h = length.astype(np.uint64)
+    for k in range(words):
+        h = (h ^ packed[:, k]) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(29)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    if not np.array_equal(packed, packed[first[inverse]]):
+        _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # Number codes by first appearance; merge values that only differ in surrounding spaces.
+    names: list[str] = []
+    index: dict[str, int] = {}
+    remap = np.empty(first.size, dtype=np.intp)
+    for u in np.argsort(first, kind="stable").tolist():
+        k = int(first[u])
+        text = bytes(b[start[k] : end[k]]).decode("utf-8", errors="replace").strip()
+        remap[u] = index.setdefault(text, len(index))
+        if remap[u] == len(names):
+            names.append(text)
+    return remap[inverse], names
+
+
+def read_long_csv(text: str | bytes) -> Telemetry:
     """Read joulecast's long CSV (one row per timestamp and instance).
 
+    The common case (unquoted fields, plain decimals) is parsed with vectorised numpy code; a
+    file with quoted fields falls back to the ``csv`` module. Both give the same result.
+
     Args:
-        text: File contents.
+        text: File contents (text, or UTF-8 bytes straight from the file).
 
     Returns:
         Parsed telemetry.
@@ -86,11 +267,13 @@ def read_long_csv(text: str) -> Telemetry:
     Raises:
         TelemetryError: On missing columns, bad numbers or inconsistent rows.
     """
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise TelemetryError("long-csv: empty file") from None
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    head_b, _, body = data.partition(b"\n")
+    head = head_b.decode("utf-8", errors="replace")
+    header = [h.strip() for h in next(csv.reader([head]), [])] if head.strip() else []
+    if not header:
+        raise TelemetryError("long-csv: empty file")
     missing = [c for c in _LONG_REQUIRED if c not in header]
     if missing:
         raise TelemetryError(f"long-csv: missing required column(s): {', '.join(missing)}")
@@ -99,11 +282,67 @@ def read_long_csv(text: str) -> Telemetry:
         raise TelemetryError(
             f"long-csv: no activity column; expected some of: {', '.join(ACTIVITY_FIELDS)}"
         )
-    rows = [r for r in reader if r and any(c.strip() for c in r)]
+    notes = []
+    absent = [f for f in ACTIVITY_FIELDS if f not in header]
+    if absent:
+        notes.append(f"long-csv: columns not present, treated as not measured: {', '.join(absent)}")
+    try:
+        fields = _split_fields(body, len(header), first_line=2)
+    except _NeedsCsvModule:
+        return _read_long_csv_module(
+            data.decode("utf-8", errors="replace"), header, present_fields, notes
+        )
+    if fields.lines.size == 0:
+        raise TelemetryError("long-csv: header but no rows")
+    col = {name: i for i, name in enumerate(header)}
+    numbers = {
+        name: _parse_numbers(fields, col[name], name)
+        for name in ("timestamp_s", "board_power_w", *present_fields)
+    }
+    gpu_code, gpu_names = _code_strings(fields, col["gpu_uuid"])
+    gi_code, gi_names = _code_strings(fields, col["gpu_instance_id"])
+    prof_code, prof_names = _code_strings(fields, col["profile"])
+    # One code per (GPU instance id, profile) pair, numbered in order of first appearance.
+    pair = gi_code * len(prof_names) + prof_code
+    _, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(order.size, dtype=np.intp)
+    rank[order] = np.arange(order.size)
+    inst_keys = [
+        (gi_names[int(pair[first[u]]) // len(prof_names)], prof_names[int(prof_code[first[u]])])
+        for u in order.tolist()
+    ]
+    return build_telemetry_coded(
+        time_s=numbers["timestamp_s"],
+        gpu_code=gpu_code,
+        gpu_names=gpu_names,
+        inst_code=rank[inverse.reshape(-1)],
+        inst_keys=inst_keys,
+        board_power_w=numbers["board_power_w"],
+        activity={f: numbers[f] for f in present_fields},
+        source_format="long-csv",
+        row_numbers=fields.lines,
+        warnings=notes,
+    )
+
+
+def _read_long_csv_module(
+    text: str, header: list[str], present_fields: list[str], notes: list[str]
+) -> Telemetry:
+    """Long-CSV reader on the ``csv`` module (quoted fields); same checks as the fast path."""
+    reader = csv.reader(io.StringIO(text))
+    next(reader)
+    rows: list[list[str]] = []
+    lines: list[int] = []
     width = len(header)
-    for k, r in enumerate(rows):
+    for r in reader:
+        line = reader.line_num
+        if not r or not any(c.strip() for c in r):
+            continue
         if len(r) != width:
-            raise TelemetryError(f"long-csv: row {k + 2} has {len(r)} fields, header has {width}")
+            raise TelemetryError(f"long-csv: line {line} has {len(r)} fields, header has {width}")
+        rows.append(r)
+        lines.append(line)
     if not rows:
         raise TelemetryError("long-csv: header but no rows")
     cols = list(zip(*rows, strict=True))
@@ -114,18 +353,22 @@ def read_long_csv(text: str) -> Telemetry:
         activity = {f: _to_float(col[f]) for f in present_fields}
     except TelemetryError as exc:
         raise TelemetryError(f"long-csv: {exc}") from None
-    notes = []
-    absent = [f for f in ACTIVITY_FIELDS if f not in header]
-    if absent:
-        notes.append(f"long-csv: columns not present, treated as not measured: {', '.join(absent)}")
-    return build_telemetry(
+    gpu_code, gpu_names = first_seen_codes([g.strip() for g in col["gpu_uuid"]])
+    keys = [
+        f"{g.strip()}\x00{p.strip()}"
+        for g, p in zip(col["gpu_instance_id"], col["profile"], strict=True)
+    ]
+    inst_code, key_names = first_seen_codes(keys)
+    return build_telemetry_coded(
         time_s=time_s,
-        gpu_uuid=[g.strip() for g in col["gpu_uuid"]],
-        gpu_instance_id=[g.strip() for g in col["gpu_instance_id"]],
-        profile=col["profile"],
+        gpu_code=gpu_code,
+        gpu_names=gpu_names,
+        inst_code=inst_code,
+        inst_keys=[(k.split("\x00")[0], k.split("\x00")[1]) for k in key_names],
         board_power_w=power,
         activity=activity,
         source_format="long-csv",
+        row_numbers=np.array(lines, dtype=np.intp),
         warnings=notes,
     )
 
@@ -426,7 +669,7 @@ def detect_format(text: str) -> InputFormat:
     Raises:
         TelemetryError: If nothing matches.
     """
-    head = text.lstrip()[:4000]
+    head = text.lstrip("\ufeff \t\r\n")[:4000]
     first = head.splitlines()[0] if head else ""
     if first.startswith("timestamp_s") or "board_power_w" in first:
         return "long-csv"
@@ -476,10 +719,15 @@ def read_telemetry(
     Returns:
         Parsed telemetry.
     """
-    text = path.read_text(encoding="utf-8", errors="replace")
-    fmt = detect_format(text) if input_format == "auto" else input_format
+    data = path.read_bytes()
+    fmt = (
+        detect_format(data[:8192].decode("utf-8", errors="replace"))
+        if input_format == "auto"
+        else input_format
+    )
     if fmt == "long-csv":
-        return read_long_csv(text)
+        return read_long_csv(data)
+    text = data.decode("utf-8", errors="replace")
     if fmt == "prometheus":
         return read_prometheus(text, interval_s=interval_s or 30.0)
     if fmt == "dmon":

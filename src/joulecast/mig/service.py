@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from joulecast.errors import JoulecastError, TelemetryError
 from joulecast.mig.attribute import STATIC_POLICIES, reconcile, split_static
 from joulecast.mig.frame import FloatArray, GpuTelemetry
-from joulecast.mig.methods import fit_window, model_inputs
+from joulecast.mig.methods import contention_shares, fit_window, model_inputs
 from joulecast.mig.readers import read_prometheus
 
 
@@ -75,6 +75,7 @@ class _GpuState:
     feats: deque[FloatArray]
     beta: FloatArray | None = None
     static_w: float | None = None
+    contention_w: float = 0.0
     polls: int = 0
     last_t: float | None = None
     power_w: dict[tuple[str, str, str], float] = field(default_factory=dict)
@@ -188,16 +189,19 @@ class MigService:
         st.polls += 1
         n_cols = x.size + 1
         if st.polls % self.config.refit_every == 0 and len(st.power) >= 3 * n_cols:
+            feats = np.array(st.feats)
             fit = fit_window(
                 np.array(st.power),
-                np.array(st.feats),
+                feats,
                 idle_power_w=self.config.idle_power_w,
                 shrink=0.01,
                 lockstep_corr=0.97,
+                traffic=feats[:, :, 1],
             )
-            st.beta, st.static_w = fit.beta, fit.intercept_w
+            st.beta, st.static_w, st.contention_w = fit.beta, fit.intercept_w, fit.contention_w
         if st.beta is not None:
             weights = (x * st.beta).sum(axis=1)
+            weights = weights + contention_shares(st.contention_w, x[None, :, 1])[0]
         else:
             # Until the regression has data: slice-weighted activity (L1).
             weights = inputs.compute_share * inputs.gract[-1]
