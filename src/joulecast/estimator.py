@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from joulecast.calibration.params import GpuCoefficients
-from joulecast.dvfs import DvfsCurve, dvfs_curve
+from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
 from joulecast.power import coefficient_vector, event_matrix
@@ -206,7 +206,7 @@ def estimate(
     if clocks[-1] != requested:
         clocks = np.append(clocks, requested)
     ev = evaluate(cw, coeffs, clocks, curve)
-    fits = ev.power_w <= cap
+    fits = ev.power_w <= regulated_power_w(cap)
     throttled = not bool(fits[-1])
     if throttled:
         if not fits.any():

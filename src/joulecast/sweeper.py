@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from joulecast.dvfs import DvfsCurve, dvfs_curve
+from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError, JoulecastError
 from joulecast.estimator import Evaluation, coefficients_for, evaluate
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
@@ -157,7 +157,7 @@ def _group(
 ) -> list[SweepPoint]:
     """The points of one (workload, GPU, cap) with its two optima marked."""
     power = ev.power_w
-    fits = power <= cap
+    fits = power <= regulated_power_w(cap)
     if not fits[0]:
         raise ClockError(
             f"power cap {cap:g} W is below what {workload} draws on {spec.id} even at the lowest "
