@@ -93,3 +93,68 @@ def test_conv_and_rowwise_models() -> None:
     sm = cost_of(Softmax(4096, 1024), spec)
     assert ln.dram_bytes >= 2 * 4096 * 1024 * 2
     assert sm.xu_ops >= 4096 * 1024
+
+
+def test_hopper_stream_k_leaves_no_idle_tail_wave() -> None:
+    # 9 x 16 = 144 tiles of 128x256 on 132 SMs: whole-tile waves would idle most SMs in a second
+    # wave; stream-K shares the K-loop iterations evenly (padding of M to the tile is still paid).
+    spec = load_gpu("h100-sxm")
+    m, n, k = 1025, 4096, 51200
+    op = Gemm(m, n, k)
+    c = cost_of(op, spec)
+    per_sm_clk = spec.tensor_flops_per_s(op.precision, spec.spec_clock_mhz)
+    per_sm_clk /= spec.sm_count * spec.spec_clock_mhz * 1e6
+    ideal = 2.0 * m * n * k / (spec.sm_count * per_sm_clk)
+    assert c.sm_fraction == pytest.approx(1.0)
+    assert c.math_cycles <= 1.3 * ideal
+    # One more row of tiles costs a fraction of a wave, not a whole one.
+    bigger = cost_of(Gemm(m + 128, n, k), spec)
+    assert bigger.math_cycles / c.math_cycles == pytest.approx(10 / 9, rel=0.05)
+
+
+def test_ampere_gemm_keeps_whole_tile_waves() -> None:
+    spec = load_gpu("a100-pcie-40gb")
+    small = cost_of(Gemm(128 * 12, 2304, 8192), spec)  # 12 x 9 = 108 tiles of 128x256: one wave
+    plus = cost_of(Gemm(128 * 12 + 1, 2304, 8192), spec)
+    # One more row of tiles opens a second, mostly idle wave (the best other tile still loses).
+    assert plus.math_cycles > 1.2 * small.math_cycles
+
+
+def test_attention_pays_fixed_cycles_per_cta_wave() -> None:
+    from joulecast.kernels.attention import CTA_WAVE_CYCLES, CTA_WAVE_CYCLES_PER_DIM
+
+    spec = load_gpu("h100-sxm")
+    per_wave = CTA_WAVE_CYCLES + CTA_WAVE_CYCLES_PER_DIM * 128
+    one = cost_of(Attention(132, 8, 1, 4, 128, kv_heads=1, paged=True), spec)  # 132 CTAs: 1 wave
+    four = cost_of(Attention(528, 8, 1, 4, 128, kv_heads=1, paged=True), spec)  # 4 waves
+    assert one.math_cycles >= per_wave
+    assert four.math_cycles - one.math_cycles >= 3 * per_wave
+    # Short prefill: one wave of GQA-packed CTAs (8 query heads share a KV head).
+    pre = cost_of(Attention(1, 32, 128, 128, 128, kv_heads=4), spec)
+    assert pre.math_cycles >= per_wave
+
+
+def test_sliding_window_prefill_streams_only_the_window() -> None:
+    spec = load_gpu("h100-sxm")
+    full = cost_of(Attention(1, 8, 16384, 16384, 128, kv_heads=1), spec)
+    win = cost_of(Attention(1, 8, 16384, 16384, 128, kv_heads=1, window=128), spec)
+    q_blocks = 16384 // 128
+    window_stream = 8 * q_blocks * 256 * 256 * 2  # heads x blocks x (window+128) keys x K,V bytes
+    qo = 2 * 8 * 16384 * 128 * 2
+    assert win.l2_bytes == pytest.approx(qo + window_stream)
+    assert win.l2_bytes < 0.1 * full.l2_bytes
+
+
+def test_attention_softmax_is_charged_at_ffma_energy() -> None:
+    from joulecast.power import FEATURES, event_matrix
+    from joulecast.timeline import FFMA_ENERGY_VS_BF16_TENSOR
+
+    spec = load_gpu("h100-sxm")
+    op = Attention(4, 32, 2048, 2048, 128, kv_heads=8)
+    cw = compile_workload(Workload("attn", (op,)), spec)
+    c = cw.costs[0]
+    ev = event_matrix(cw, np.ones((1, 1)), np.array([1000.0]), np.ones(1))[0, 0] / 1e-12
+    tensor = ev[FEATURES.index("tensor_pj_per_flop")]
+    expected = c.tensor_flops + FFMA_ENERGY_VS_BF16_TENSOR * (c.cuda_flops + 4.0 * c.xu_ops)
+    assert tensor == pytest.approx(expected)
+    assert ev[FEATURES.index("cuda_pj_per_flop")] == 0.0

@@ -11,7 +11,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from joulecast.calibration.params import PowerParams
-from joulecast.timeline import CompiledWorkload
+from joulecast.kernels.cost import OpClass
+from joulecast.timeline import FFMA_ENERGY_VS_BF16_TENSOR, CompiledWorkload
 
 # Column order of the feature matrix; the fit returns coefficients in this order.
 FEATURES = (
@@ -41,9 +42,15 @@ def event_matrix(
     ev[..., 1] = (cw.sm_fraction[:, None] * cw.gpu.sm_count) * f_hz * t_unique * v2
     ffma_gemm = cw.gemm_like & ~cw.tensor_math
     mma = np.where(ffma_gemm, cw.cuda_flops, cw.tensor_flops)
-    ev[..., 2] = (mma * cw.tensor_energy_scale)[:, None] * v2
-    other = np.where(ffma_gemm, 0.0, cw.cuda_flops)
-    ev[..., 3] = (other + 4.0 * cw.xu_ops)[:, None] * v2
+    # A fused attention kernel's online softmax runs on CUDA cores and the exp unit with operands
+    # in registers: FFMA-class energy, charged through the tensor coefficient like a CUDA-core
+    # GEMM's FLOPs. The fitted CUDA-FLOP coefficient stands mostly for the data movement of
+    # pointwise kernels (tens of pJ per FLOP) and would bill the softmax as if it streamed memory.
+    attn = cw.op_class == int(OpClass.ATTENTION)
+    soft = np.where(attn, cw.cuda_flops + 4.0 * cw.xu_ops, 0.0)
+    ev[..., 2] = (mma * cw.tensor_energy_scale + FFMA_ENERGY_VS_BF16_TENSOR * soft)[:, None] * v2
+    other = np.where(ffma_gemm | attn, 0.0, cw.cuda_flops + 4.0 * cw.xu_ops)
+    ev[..., 3] = other[:, None] * v2
     ev[..., 4] = cw.l2_bytes[:, None] * v2
     ev[..., 5] = cw.dram_bytes[:, None]
     return np.asarray(ev * _UNIT, dtype=np.float64)

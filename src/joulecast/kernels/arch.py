@@ -17,7 +17,10 @@ class ArchParams:
     """Per-generation constants used by the tiling models.
 
     ``operand_multicast`` is how many CTAs of a thread-block cluster share one L2 read of an
-    operand panel (TMA multicast on Hopper, 2-CTA MMA on Blackwell).
+    operand panel (TMA multicast on Hopper, 2-CTA MMA on Blackwell). ``stream_k`` says whether
+    cuBLAS's GEMMs use persistent kernels with a stream-K tile scheduler (sm90 and later: the
+    main-loop iterations of all tiles are shared evenly by the SMs) rather than grid-launched
+    tiles in waves with split-K (Ampere, Ada).
     """
 
     smem_bytes_per_clk_sm: float
@@ -26,6 +29,7 @@ class ArchParams:
     max_ctas_per_sm: int
     operand_multicast: float
     tiles: tuple[tuple[int, int], ...]
+    stream_k: bool = False
 
 
 _ARCH = {
@@ -33,9 +37,17 @@ _ARCH = {
     "ampere": ArchParams(128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))),
     "ada": ArchParams(128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))),
     # Hopper/Blackwell wgmma read operands straight from shared memory: less reload traffic.
-    "hopper": ArchParams(128.0, 7168.0, 1.0, 1, 1.5, ((128, 256), (128, 128), (64, 128), (64, 64))),
+    "hopper": ArchParams(
+        128.0, 7168.0, 1.0, 1, 1.5, ((128, 256), (128, 128), (64, 128), (64, 64)), stream_k=True
+    ),
     "blackwell": ArchParams(
-        256.0, 10240.0, 1.0, 1, 2.0, ((256, 256), (128, 256), (128, 128), (64, 128), (64, 64))
+        256.0,
+        10240.0,
+        1.0,
+        1,
+        2.0,
+        ((256, 256), (128, 256), (128, 128), (64, 128), (64, 64)),
+        stream_k=True,
     ),
 }
 

@@ -6,6 +6,13 @@ windows skip blocks), plus the online softmax on CUDA cores and the exp unit. On
 and the GEMMs serialise within a warp; Hopper's FA3 overlaps them (so the slower of the two counts).
 Decode: one query per sequence reads the KV cache once; the kernel splits the KV length across
 CTAs (flash-decoding) so that all SMs pull from memory.
+
+Each wave of CTAs also pays a fixed set-up and tear-down (CTA launch, barrier and TMA/page-table
+set-up, Q-tile load, final softmax rescale, O write-back and, for split KV, the combine) that no
+main-loop work hides: ``CTA_WAVE_CYCLES + CTA_WAVE_CYCLES_PER_DIM·d`` SM cycles per wave. It
+dominates short-KV decode and short prefill. The query heads of one KV head share a CTA (GQA
+packing: FlashAttention-2/3 and FlashInfer load K/V once for the whole group), so a wave holds
+``batch·kv_heads·⌈seq_q·group/BLOCK_Q⌉`` CTAs in prefill and ``batch·kv_heads·splits`` in decode.
 """
 
 from __future__ import annotations
@@ -20,6 +27,15 @@ from joulecast.workload.ir import Attention, Precision
 BLOCK_Q = 128
 XU_OPS_PER_CLK_SM = 16.0
 SOFTMAX_CUDA_FLOPS_PER_PAIR = 5.0
+# Fixed SM cycles per wave of CTAs (see the module docstring). Measured, not fitted end to end:
+# on the aiconfigurator H100-SXM decode table, rows with kv_len <= 16 and head_dim < 512 (18,240
+# of 62,166 rows, where the main loop is negligible), latency grows linearly with the number of
+# waves ⌈batch·kv_heads / SMs⌉, by 5,078 / 6,872 / 8,378 / 9,951 cycles per wave (at 1,980 MHz)
+# for head_dim 64 / 128 / 192 / 256: 3,540 + 25.2·d. The part proportional to d is the Q and O
+# tile traffic and the per-row rescale; the rest is CTA set-up and tear-down (~1.8 µs at 1.98 GHz).
+# The other rows, the prefill tables and the H200 tables are held out.
+CTA_WAVE_CYCLES = 3540.0
+CTA_WAVE_CYCLES_PER_DIM = 25.2
 
 
 def attention_cost(op: Attention, gpu: GPUSpec) -> OpCost:
@@ -55,6 +71,7 @@ def attention_cost(op: Attention, gpu: GPUSpec) -> OpCost:
         dram = (kv_bytes * page_overhead) + q_bytes + o_bytes
         frac = min(1.0, ctas / sms)
         l2 = dram + (ctas_base * splits * op.seq_q * op.heads / kv_heads * dv * 4.0 * 2)
+        waves = per_sm
     else:
         q_blocks = math.ceil(op.seq_q / BLOCK_Q)
         ctas = op.batch * op.heads * q_blocks
@@ -64,12 +81,22 @@ def attention_cost(op: Attention, gpu: GPUSpec) -> OpCost:
         t_soft = SOFTMAX_CUDA_FLOPS_PER_PAIR / fp_rate + 1.0 / XU_OPS_PER_CLK_SM
         per_pair = max(t_mma, t_soft) if arch.operand_reload_factor < 2 else t_mma + t_soft
         cycles = per_sm * per_cta_pairs * per_pair
-        kv_stream = op.batch * op.heads * q_blocks * kv_len * (d + dv) * b
-        if op.causal:
-            kv_stream *= 0.5 + 0.5 / q_blocks
+        if op.window is not None:
+            # A query block sees at most the last window + BLOCK_Q keys.
+            kv_visit = min(kv_len, op.window + BLOCK_Q)
+            kv_stream = op.batch * op.heads * q_blocks * kv_visit * (d + dv) * b
+        else:
+            kv_stream = op.batch * op.heads * q_blocks * kv_len * (d + dv) * b
+            if op.causal:
+                kv_stream *= 0.5 + 0.5 / q_blocks
         l2 = q_bytes + o_bytes + kv_stream
         dram = q_bytes + o_bytes + kv_bytes
         frac = min(1.0, ctas / sms) if ctas < sms else ctas / (per_sm * sms)
+        group = op.heads // kv_heads
+        packed_ctas = op.batch * kv_heads * math.ceil(op.seq_q * group / BLOCK_Q)
+        waves = math.ceil(packed_ctas / sms)
+    # Per-wave set-up and tear-down run serially with the busiest SM's main loop.
+    cycles += waves * (CTA_WAVE_CYCLES + CTA_WAVE_CYCLES_PER_DIM * d)
     return OpCost(
         op_class=OpClass.ATTENTION,
         tensor_flops=tensor_flops,

@@ -2,15 +2,22 @@
 
 Scaffold (documented in docs/method.md):
 
-* **Tile choice.** For each candidate block tile BM×BN of the generation (and each split-K factor)
-  the model estimates the run time and keeps the fastest, as cuBLAS's heuristics aim to.
+* **Tile choice.** For each candidate block tile BM×BN of the generation the model estimates the
+  run time and keeps the fastest, as cuBLAS's heuristics aim to.
 * **Per-SM math rate** is the pipe's peak per SM per clock, limited by how fast shared memory can
   feed the tile: ``rate = min(F_sm, 2·BM·BN / ((BM+BN)·bytes·reload) · smem_B_per_clk)``.
-* **Waves and tail.** Tiles ``G = batch·⌈M/BM⌉·⌈N/BN⌉·split`` are spread over the SMs; the busiest
-  SM runs ``⌈G/S⌉`` of them, each ``2·BM·BN·K/split / rate`` cycles (padding of partial tiles is
-  paid in full).
+* **Waves and tail (Ampere, Ada).** Tiles ``G = batch·⌈M/BM⌉·⌈N/BN⌉·split`` are spread over the
+  SMs; the busiest SM runs ``⌈G/S⌉`` of them, each ``2·BM·BN·K/split / rate`` cycles (padding of
+  partial tiles is paid in full); split-K when tiles are fewer than SMs.
+* **Stream-K (Hopper, Blackwell).** cuBLAS's sm90+ GEMMs are persistent kernels with a stream-K
+  tile scheduler: every SM gets an equal share of the main-loop iterations of all
+  ``G = batch·⌈M/BM⌉·⌈N/BN⌉`` tiles, tiles whose K range straddles two shares are fixed up
+  through fp32 partials. The busiest SM runs ``max(G·K/S, BK)`` K-elements of a tile, each
+  ``2·BM·BN / rate`` cycles: no idle SMs in a tail wave and no split-K cap (padding of partial
+  tiles in M and N is still paid).
 * **Traffic.** L2→SM bytes = every tile streams its A and B panels; DRAM bytes = compulsory
-  (A, B, C once) plus the re-fetch of panels that do not fit in L2; split-K adds fp32 partials.
+  (A, B, C once) plus the re-fetch of panels that do not fit in L2; tiles split across SMs add an
+  fp32 partial write + read each.
 """
 
 from __future__ import annotations
@@ -25,6 +32,13 @@ from joulecast.workload.ir import Conv2d, Gemm, Precision
 
 _SPLITS = (1, 2, 3, 4, 6, 8, 12, 16)
 _MIN_K_PER_SPLIT = 128
+# Cost, in the tile choice, of a split-K reduction or stream-K fix-up (the CTA finishing a tile
+# waits for its peers' fp32 partials and reduces them: an L2 round trip plus the partial reads).
+# Only steers the choice, as cuBLAS's heuristics avoid a reduction that saves little.
+REDUCTION_CYCLES = 2000.0
+# K-depth of one main-loop iteration (one TMA / cp.async stage: 64 bf16 = 128 B per operand row).
+# Stream-K splits tiles at iteration boundaries, so an SM runs at least one iteration.
+BLOCK_K = 64
 
 
 def _sm_rate_flop_per_clk(gpu: GPUSpec, precision: Precision, tensor: bool) -> float:
@@ -65,30 +79,48 @@ def _gemm_core(
         else:
             rate = peak  # FFMA operands come from registers; the SIMT pipes set the pace
         tiles_mn = batch * math.ceil(m / bm) * math.ceil(n / bn)
-        for split in _SPLITS:
+        for split in _SPLITS if not arch.stream_k else (1,):
             if split > 1 and (tiles_mn * split > 2 * sms or k / split < _MIN_K_PER_SPLIT):
                 break
             k_split = math.ceil(k / split)
             tiles = tiles_mn * split
-            per_sm = math.ceil(tiles / sms)
-            cycles = per_sm * 2.0 * bm * bn * k_split / rate
+            if arch.stream_k:
+                # The tiles' K-iterations are dealt out evenly; the busiest SM runs the mean
+                # share, at least one BLOCK_K iteration. Tiles of the fractional last share are
+                # split across SMs and reduced through fp32 partials.
+                k_per_sm = max(tiles * k / sms, min(k, BLOCK_K))
+                reduced = 0 if tiles % sms == 0 or k <= BLOCK_K else tiles % sms
+                waves = max(1.0, tiles / sms)
+                frac = min(1.0, tiles * k / (sms * k_per_sm))
+            else:
+                per_sm = math.ceil(tiles / sms)
+                k_per_sm = per_sm * k_split
+                reduced = tiles_mn if split > 1 else 0
+                waves = float(per_sm)
+                frac = min(1.0, tiles / sms) if tiles < sms else tiles / (per_sm * sms)
+            cycles = k_per_sm * 2.0 * bm * bn / rate
             operand_l2 = max(
                 compulsory_in_bytes, tiles * (bm + bn) * k_split * b_in / arch.operand_multicast
             )
-            partials = out_total * (4.0 / out_bytes) * 2.0 if split > 1 else 0.0
+            # fp32 partials, written and read back: every split-K slice of the whole output, or
+            # one partial tile per stream-K tile shared by two SMs.
+            if split > 1:
+                partials = out_total * (4.0 / out_bytes) * 2.0
+            else:
+                partials = reduced * bm * bn * 4.0 * 2.0
             l2 = operand_l2 + out_total + partials
             # A wave of S tiles covers a ~√S x √S block of output tiles: it streams √S panels of
             # A and √S of B. Panels evicted between waves are fetched again from DRAM.
             side = math.sqrt(min(tiles, sms))
-            waves = math.ceil(tiles / sms)
             wave_bytes = waves * side * (bm + bn) * k_split * b_in
             refetch = miss * max(0.0, min(wave_bytes, operand_l2) - compulsory_in_bytes)
             dram = compulsory_in_bytes + out_total + refetch
             mem_cycles = dram / bw_bytes_per_clk
             l2_cycles = l2 / arch.l2_bytes_per_clk
             # Same p-norm overlap as the time model, so the choice minimises predicted time.
-            est = (cycles**4 + mem_cycles**4 + l2_cycles**4) ** 0.25 + (2000.0 if split > 1 else 0)
-            frac = min(1.0, tiles / sms) if tiles < sms else tiles / (per_sm * sms)
+            est = (cycles**4 + mem_cycles**4 + l2_cycles**4) ** 0.25
+            if reduced:
+                est += REDUCTION_CYCLES
             if best is None or est < best[0]:
                 best = (est, cycles, dram, l2, frac)
     assert best is not None
