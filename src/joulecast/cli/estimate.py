@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -11,94 +11,23 @@ from rich.table import Table
 
 from joulecast.cli.common import OutputFormat, echo_csv, echo_json
 from joulecast.cli.main import app
-from joulecast.errors import WorkloadError
+from joulecast.cli.workload_options import (
+    AttentionOpt,
+    BatchOpt,
+    ContextOpt,
+    ExampleOpt,
+    ImageSizeOpt,
+    ModelConfigOpt,
+    ModelOpt,
+    PhaseOpt,
+    PrecisionOpt,
+    SeqOpt,
+    TraceModeOpt,
+    WorkloadFileOpt,
+    WorkloadOptions,
+)
 from joulecast.estimator import Estimate, estimate
-from joulecast.hardware.spec import GPUSpec, gpu_from_file, load_gpu
-from joulecast.workload.ir import Precision, Workload
-
-
-def workload_from_options(
-    workload: Path | None,
-    example: bool,
-    model: str | None,
-    model_config: Path | None,
-    batch: int | None,
-    seq: int | None,
-    phase: str,
-    context: int | None,
-    precision: str,
-    attention: str | None,
-    image_size: int | None,
-    trace_mode: bool,
-    gpu: GPUSpec,
-) -> Workload:
-    """The pass described by the workload options of ``estimate`` (also used by ``sweep``)."""
-    chosen = int(workload is not None) + int(bool(model or model_config)) + int(example)
-    if chosen != 1:
-        raise WorkloadError("give exactly one of --workload FILE, --model NAME or --example")
-    if workload is not None:
-        from joulecast.workload.energaizer import load_energaizer
-
-        return load_energaizer(workload)
-    if example:
-        from joulecast.workload.example import example_workload
-
-        return example_workload()
-    if batch is None:
-        raise WorkloadError("--model needs --batch")
-    return workload_for_model(
-        model_config if model_config is not None else str(model),
-        gpu,
-        batch=batch,
-        seq=seq,
-        phase=phase,
-        context=context,
-        precision=precision,
-        attention=attention,
-        image_size=image_size,
-        trace_mode=trace_mode,
-    )
-
-
-def workload_for_model(
-    model: str | Path,
-    gpu: GPUSpec,
-    *,
-    batch: int,
-    seq: int | None,
-    phase: str,
-    context: int | None,
-    precision: str,
-    attention: str | None,
-    image_size: int | None,
-    trace_mode: bool,
-) -> Workload:
-    """Build a model's pass after checking that the GPU supports it and that it fits."""
-    from joulecast.models.build import build_workload, memory_required_bytes
-    from joulecast.models.registry import ModelConfig, model_config_from_hf_json
-
-    cfg: str | ModelConfig = model_config_from_hf_json(model) if isinstance(model, Path) else model
-    prec = Precision(precision) if precision in Precision.__members__.values() else None
-    if prec is None:
-        raise WorkloadError(f"unsupported precision '{precision}' (use bf16, fp16, fp32 or fp8)")
-    if prec in (Precision.FP8, Precision.FP4) and not gpu.supports_tensor(prec):
-        raise WorkloadError(f"{gpu.id} has no {prec} tensor cores; use bf16 or fp16")
-    kwargs: dict[str, Any] = {
-        "batch": batch,
-        "seq": seq,
-        "phase": phase,
-        "context": context,
-        "precision": precision,
-        "attention": attention,
-        "image_size": image_size,
-    }
-    need = memory_required_bytes(cfg, **kwargs)
-    if need > gpu.memory_capacity_bytes:
-        raise WorkloadError(
-            f"this request needs {need / 1e9:.1f} GB (weights, KV cache, activations) but "
-            f"{gpu.id} has {gpu.memory_capacity_gb:g} GB; lower the batch or sequence"
-        )
-    return build_workload(cfg, trace_mode=trace_mode, **kwargs)
+from joulecast.hardware.spec import gpu_from_file, load_gpu
 
 
 def render_table(est: Estimate) -> None:
@@ -146,28 +75,22 @@ def render_table(est: Estimate) -> None:
 
 @app.command("estimate")
 def estimate_command(
-    workload: Annotated[
-        Path | None, typer.Option("--workload", "-w", help="EnergAIzer kernel-list JSON file.")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model id or alias (joulecast models).")] = None,
-    model_config: Annotated[
-        Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")
-    ] = None,
-    example: Annotated[bool, typer.Option(help="Use the built-in example encoder.")] = False,
+    workload: WorkloadFileOpt = None,
+    model: ModelOpt = None,
+    model_config: ModelConfigOpt = None,
+    example: ExampleOpt = False,
     gpu: Annotated[str, typer.Option(help="GPU id (joulecast gpus).")] = "a100-pcie-40gb",
     gpu_spec: Annotated[
         Path | None, typer.Option("--gpu-spec", help="YAML spec of a hypothetical GPU.")
     ] = None,
-    batch: Annotated[int | None, typer.Option(min=1)] = None,
-    seq: Annotated[int | None, typer.Option(min=1)] = None,
-    phase: Annotated[str, typer.Option(help="prefill or decode.")] = "prefill",
-    context: Annotated[int | None, typer.Option(min=1, help="KV-cache length for decode.")] = None,
-    precision: Annotated[str, typer.Option(help="bf16, fp16, fp32 or fp8.")] = "bf16",
-    attention: Annotated[str | None, typer.Option(help="eager, sdpa or flash.")] = None,
-    image_size: Annotated[int | None, typer.Option(min=1)] = None,
-    trace_mode: Annotated[
-        bool, typer.Option(help="Match the EnergAIzer traces (base model, no LM head).")
-    ] = False,
+    batch: BatchOpt = None,
+    seq: SeqOpt = None,
+    phase: PhaseOpt = "prefill",
+    context: ContextOpt = None,
+    precision: PrecisionOpt = "bf16",
+    attention: AttentionOpt = None,
+    image_size: ImageSizeOpt = None,
+    trace_mode: TraceModeOpt = False,
     sm_clock: Annotated[
         float | None, typer.Option("--sm-clock", help="Locked SM clock in MHz.")
     ] = None,
@@ -180,21 +103,20 @@ def estimate_command(
 ) -> None:
     """Estimate time, average power and energy of one forward pass (or decode step)."""
     spec = gpu_from_file(gpu_spec) if gpu_spec is not None else load_gpu(gpu)
-    wl = workload_from_options(
-        workload,
-        example,
-        model,
-        model_config,
-        batch,
-        seq,
-        phase,
-        context,
-        precision,
-        attention,
-        image_size,
-        trace_mode,
-        spec,
-    )
+    wl = WorkloadOptions(
+        workload=workload,
+        example=example,
+        model=model,
+        model_config=model_config,
+        batch=batch,
+        seq=seq,
+        phase=phase,
+        context=context,
+        precision=precision,
+        attention=attention,
+        image_size=image_size,
+        trace_mode=trace_mode,
+    ).build(spec)
     est = estimate(wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap)
     if fmt is OutputFormat.JSON:
         echo_json(est.to_dict())

@@ -12,8 +12,22 @@ from rich.console import Console
 from rich.table import Table
 
 from joulecast.cli.common import OutputFormat, echo_csv, echo_json
-from joulecast.cli.estimate import workload_from_options
 from joulecast.cli.main import app
+from joulecast.cli.workload_options import (
+    AttentionOpt,
+    BatchOpt,
+    ContextOpt,
+    ExampleOpt,
+    ImageSizeOpt,
+    ModelConfigOpt,
+    ModelOpt,
+    PhaseOpt,
+    PrecisionOpt,
+    SeqOpt,
+    TraceModeOpt,
+    WorkloadFileOpt,
+    WorkloadOptions,
+)
 from joulecast.hardware.spec import GPUSpec, gpu_from_file, load_gpu
 from joulecast.sweeper import SweepError, SweepPoint, sweep
 
@@ -150,14 +164,10 @@ def render_table(points: list[SweepPoint], max_slowdown: float) -> None:
 
 @app.command("sweep")
 def sweep_command(
-    workload: Annotated[
-        Path | None, typer.Option("--workload", "-w", help="EnergAIzer kernel-list JSON file.")
-    ] = None,
-    model: Annotated[str | None, typer.Option(help="Model id or alias (joulecast models).")] = None,
-    model_config: Annotated[
-        Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")
-    ] = None,
-    example: Annotated[bool, typer.Option(help="Use the built-in example encoder.")] = False,
+    workload: WorkloadFileOpt = None,
+    model: ModelOpt = None,
+    model_config: ModelConfigOpt = None,
+    example: ExampleOpt = False,
     gpu: Annotated[
         list[str] | None,
         typer.Option(help=f"GPU id (joulecast gpus); repeat for several. Default {DEFAULT_GPU}."),
@@ -166,16 +176,14 @@ def sweep_command(
         list[Path] | None,
         typer.Option("--gpu-spec", help="YAML spec of a hypothetical GPU; repeatable."),
     ] = None,
-    batch: Annotated[int | None, typer.Option(min=1)] = None,
-    seq: Annotated[int | None, typer.Option(min=1)] = None,
-    phase: Annotated[str, typer.Option(help="prefill or decode.")] = "prefill",
-    context: Annotated[int | None, typer.Option(min=1, help="KV-cache length for decode.")] = None,
-    precision: Annotated[str, typer.Option(help="bf16, fp16, fp32 or fp8.")] = "bf16",
-    attention: Annotated[str | None, typer.Option(help="eager, sdpa or flash.")] = None,
-    image_size: Annotated[int | None, typer.Option(min=1)] = None,
-    trace_mode: Annotated[
-        bool, typer.Option(help="Match the EnergAIzer traces (base model, no LM head).")
-    ] = False,
+    batch: BatchOpt = None,
+    seq: SeqOpt = None,
+    phase: PhaseOpt = "prefill",
+    context: ContextOpt = None,
+    precision: PrecisionOpt = "bf16",
+    attention: AttentionOpt = None,
+    image_size: ImageSizeOpt = None,
+    trace_mode: TraceModeOpt = False,
     clocks: Annotated[
         str | None,
         typer.Option(
@@ -215,24 +223,24 @@ def sweep_command(
     specs += [gpu_from_file(f) for f in gpu_spec or []]
     specs = list(dict.fromkeys(specs)) or [load_gpu(DEFAULT_GPU)]
     caps = parse_power_caps(power_caps) if power_caps is not None else None
+    options = WorkloadOptions(
+        workload=workload,
+        example=example,
+        model=model,
+        model_config=model_config,
+        batch=batch,
+        seq=seq,
+        phase=phase,
+        context=context,
+        precision=precision,
+        attention=attention,
+        image_size=image_size,
+        trace_mode=trace_mode,
+    )
     points: list[SweepPoint] = []
     for spec in specs:
         # Built per GPU so that each part's checks (fp8 support, memory capacity) apply.
-        wl = workload_from_options(
-            workload,
-            example,
-            model,
-            model_config,
-            batch,
-            seq,
-            phase,
-            context,
-            precision,
-            attention,
-            image_size,
-            trace_mode,
-            spec,
-        )
+        wl = options.build(spec)
         part_clocks = parse_clocks(clocks, spec.clock_step_mhz) if clocks is not None else None
         points += sweep(
             [wl], [spec], clocks_mhz=part_clocks, power_caps_w=caps, max_slowdown=max_slowdown

@@ -1,0 +1,111 @@
+"""Workload options shared by ``joulecast estimate`` and ``joulecast sweep``.
+
+The typer option types are defined once here so that both commands accept the same flags with
+the same help, and :class:`WorkloadOptions` turns them into a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from joulecast.errors import WorkloadError
+from joulecast.hardware.spec import GPUSpec
+from joulecast.workload.ir import Precision, Workload
+
+WorkloadFileOpt = Annotated[
+    Path | None, typer.Option("--workload", "-w", help="EnergAIzer kernel-list JSON file.")
+]
+ModelOpt = Annotated[str | None, typer.Option(help="Model id or alias (joulecast models).")]
+ModelConfigOpt = Annotated[
+    Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")
+]
+ExampleOpt = Annotated[bool, typer.Option(help="Use the built-in example encoder.")]
+BatchOpt = Annotated[int | None, typer.Option(min=1)]
+SeqOpt = Annotated[int | None, typer.Option(min=1)]
+PhaseOpt = Annotated[str, typer.Option(help="prefill or decode.")]
+ContextOpt = Annotated[int | None, typer.Option(min=1, help="KV-cache length for decode.")]
+PrecisionOpt = Annotated[str, typer.Option(help="bf16, fp16, fp32 or fp8.")]
+AttentionOpt = Annotated[str | None, typer.Option(help="eager, sdpa or flash.")]
+ImageSizeOpt = Annotated[int | None, typer.Option(min=1)]
+TraceModeOpt = Annotated[
+    bool, typer.Option(help="Match the EnergAIzer traces (base model, no LM head).")
+]
+
+
+@dataclass(frozen=True)
+class WorkloadOptions:
+    """The workload options shared by ``estimate`` and ``sweep``."""
+
+    workload: Path | None = None
+    example: bool = False
+    model: str | None = None
+    model_config: Path | None = None
+    batch: int | None = None
+    seq: int | None = None
+    phase: str = "prefill"
+    context: int | None = None
+    precision: str = "bf16"
+    attention: str | None = None
+    image_size: int | None = None
+    trace_mode: bool = False
+
+    def build(self, gpu: GPUSpec) -> Workload:
+        """The pass these options describe, checked against ``gpu`` (fp8 support, memory).
+
+        Raises:
+            WorkloadError: not exactly one source, a model without ``--batch``, a precision the
+                part cannot run, or a request that does not fit the part's memory.
+        """
+        chosen = sum(
+            (self.workload is not None, bool(self.model or self.model_config), self.example)
+        )
+        if chosen != 1:
+            raise WorkloadError("give exactly one of --workload FILE, --model NAME or --example")
+        if self.workload is not None:
+            from joulecast.workload.energaizer import load_energaizer
+
+            return load_energaizer(self.workload)
+        if self.example:
+            from joulecast.workload.example import example_workload
+
+            return example_workload()
+        return self._model_pass(gpu)
+
+    def _model_pass(self, gpu: GPUSpec) -> Workload:
+        from joulecast.models.build import build_workload, memory_required_bytes
+        from joulecast.models.registry import ModelConfig, model_config_from_hf_json
+
+        if self.batch is None:
+            raise WorkloadError("--model needs --batch")
+        cfg: str | ModelConfig = (
+            model_config_from_hf_json(self.model_config)
+            if self.model_config is not None
+            else str(self.model)
+        )
+        prec = Precision(self.precision) if self.precision in set(Precision) else None
+        if prec is None:
+            raise WorkloadError(
+                f"unsupported precision '{self.precision}' (use bf16, fp16, fp32 or fp8)"
+            )
+        if prec in (Precision.FP8, Precision.FP4) and not gpu.supports_tensor(prec):
+            raise WorkloadError(f"{gpu.id} has no {prec} tensor cores; use bf16 or fp16")
+        kwargs: dict[str, Any] = {
+            "batch": self.batch,
+            "seq": self.seq,
+            "phase": self.phase,
+            "context": self.context,
+            "precision": self.precision,
+            "attention": self.attention,
+            "image_size": self.image_size,
+        }
+        need = memory_required_bytes(cfg, **kwargs)
+        if need > gpu.memory_capacity_bytes:
+            raise WorkloadError(
+                f"this request needs {need / 1e9:.1f} GB (weights, KV cache, activations) but "
+                f"{gpu.id} has {gpu.memory_capacity_gb:g} GB; lower the batch or sequence"
+            )
+        return build_workload(cfg, trace_mode=self.trace_mode, **kwargs)
