@@ -471,3 +471,15 @@ def test_installed_command_reports_bad_clock_in_one_line() -> None:
         "error: a100-pcie-40gb cannot run at 1000 MHz: valid SM clocks are 210-1410 MHz in "
         "15 MHz steps (nearest: 990 or 1005 MHz)"
     )
+
+
+def test_throttled_estimate_settles_at_the_limiter_set_point() -> None:
+    """A capped pass runs at the highest clock whose power fits the regulated set-point."""
+    from joulecast.estimator import estimate
+
+    est = estimate(HEAVY, A100, sm_clock_mhz=1410, power_cap_w=170.0)
+    assert est.throttled
+    assert est.avg_power_w <= regulated_power_w(170.0) < 170.0
+    step = load_gpu(A100).clock_step_mhz
+    above = estimate(HEAVY, A100, sm_clock_mhz=est.sm_clock_mhz + step, power_cap_w=250.0)
+    assert above.avg_power_w > regulated_power_w(170.0)
