@@ -208,9 +208,53 @@ def _fmt(m: tuple[float, float, float]) -> str:
     return " / ".join(f"{v:.1f}" for v in m)
 
 
+# Project targets, leave-one-model-out (MAPE %): what `validate` checks each protocol against.
+E2E_TARGETS = {"time": 7.0, "power": 4.0, "energy": 8.0}
+FAMILY_POWER_TARGET = 8.0
+LAUNCH_BOUND_TIME_TARGET = 10.0
+DVFS_TARGETS = {"time": 8.0, "power": 5.0, "energy": 8.0}
+
+
+def _check(value: float, target: float) -> str:
+    return f"{value:.1f} (target ≤ {target:g}): {'met' if value <= target else '**missed**'}"
+
+
+def targets_table(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> list[str]:
+    """Markdown rows comparing the leave-one-model-out figures with the project's targets."""
+    lines = ["| protocol | quantity | result |", "|---|---|---|"]
+    for r in reports:
+        t, w, e = mape(r.lomo)
+        for name, value in (("time", t), ("power", w), ("energy", e)):
+            lines.append(f"| {r.gpu} LOMO | {name} | {_check(value, E2E_TARGETS[name])} |")
+        worst_model, worst = max(
+            (
+                (m, mape([p for p in r.lomo if p.row.model == m])[1])
+                for m in {p.row.model for p in r.lomo}
+            ),
+            key=lambda mw: mw[1],
+        )
+        lines.append(
+            f"| {r.gpu} LOMO | worst family power ({worst_model}) | "
+            f"{_check(worst, FAMILY_POWER_TARGET)} |"
+        )
+        lb = mape([p for p in r.lomo if launch_bound(p)])[0]
+        lines.append(
+            f"| {r.gpu} LOMO | launch-bound time | {_check(lb, LAUNCH_BOUND_TIME_TARGET)} |"
+        )
+    if dvfs is not None:
+        t, w, e = mape(dvfs.lomo)
+        for name, value in (("time", t), ("power", w), ("energy", e)):
+            lines.append(f"| DVFS leave model out | {name} | {_check(value, DVFS_TARGETS[name])} |")
+    return lines
+
+
 def render_markdown(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> str:
     """The accuracy tables as Markdown (docs/accuracy.md)."""
     lines = [
+        "## Targets (leave-one-model-out)",
+        "",
+        *targets_table(reports, dvfs),
+        "",
         "## End-to-end accuracy (MAPE %, time | power | energy)",
         "",
         "| GPU | rows | params | joulecast in-sample | joulecast LOMO | baseline in-sample "
