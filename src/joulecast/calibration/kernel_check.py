@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from joulecast.calibration.params import GpuCoefficients
 from joulecast.datapaths import require_data_dir
-from joulecast.dvfs import dvfs_curve
+from joulecast.dvfs import dvfs_curve, regulated_power_w
 from joulecast.errors import CalibrationError, DataNotFoundError
 from joulecast.estimator import coefficients_for
 from joulecast.hardware.spec import GPUSpec, load_gpu
@@ -505,7 +505,7 @@ def predict(
         if rows.power_limit_w is not None
         else np.full(n, spec.default_power_limit_w)
     )
-    fits = p_row <= cap[:, None]
+    fits = p_row <= regulated_power_w(cap)[:, None]
     # Highest fitting clock (clocks ascend); the lowest clock when none fits.
     last_fit = n_c - 1 - np.argmax(fits[:, ::-1], axis=1)
     idx = np.where(fits.any(axis=1), last_fit, 0)
