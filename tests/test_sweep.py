@@ -483,3 +483,30 @@ def test_throttled_estimate_settles_at_the_limiter_set_point() -> None:
     step = load_gpu(A100).clock_step_mhz
     above = estimate(HEAVY, A100, sm_clock_mhz=est.sm_clock_mhz + step, power_cap_w=250.0)
     assert above.avg_power_w > regulated_power_w(170.0)
+
+
+def test_cuda_graphs_remove_host_dispatch_time() -> None:
+    """A graph-replayed decode step is faster than eager and never slower than its kernels."""
+    from joulecast.estimator import estimate
+    from joulecast.models.build import build_workload
+
+    wl = build_workload("gpt2", batch=4, seq=1, phase="decode", context=256)
+    eager = estimate(wl, A100)
+    graph = estimate(wl, A100, cuda_graphs=True)
+    assert graph.time_s < eager.time_s
+    assert graph.time_s >= graph.gpu_busy_s
+    assert graph.tokens == eager.tokens == 4
+    assert graph.energy_per_token_j == pytest.approx(graph.energy_j / 4)
+    swept = sweep([wl], [A100], clocks_mhz=[1410], cuda_graphs=True)
+    assert swept[0].time_ms == pytest.approx(graph.time_ms)
+
+
+def test_tokens_per_pass() -> None:
+    """Prefill processes batch × prompt tokens; vision passes have no token count."""
+    from joulecast.models.build import build_workload
+    from joulecast.workload.ir import Elementwise, Workload
+
+    assert build_workload("gpt2", batch=2, seq=128).tokens == 256
+    assert build_workload("resnet101", batch=8).tokens is None
+    with pytest.raises(JoulecastError, match="tokens must be positive"):
+        Workload("w", (Elementwise(elements=4),), tokens=0)

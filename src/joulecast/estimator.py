@@ -72,6 +72,7 @@ class Estimate:
     breakdown: tuple[ClassBreakdown, ...] = field(default_factory=tuple)
     top_kernels: tuple[KernelRow, ...] = field(default_factory=tuple)
     coefficients: str = ""
+    tokens: int | None = None
 
     @property
     def time_ms(self) -> float:
@@ -99,7 +100,20 @@ class Estimate:
             "breakdown": [asdict(b) for b in self.breakdown],
             "top_kernels": [asdict(k) for k in self.top_kernels],
             "coefficients": self.coefficients,
+            "tokens": self.tokens,
+            "energy_per_token_j": self.energy_per_token_j,
+            "tokens_per_s": self.tokens_per_s,
         }
+
+    @property
+    def energy_per_token_j(self) -> float | None:
+        """Board energy per processed token (language-model passes only)."""
+        return self.energy_j / self.tokens if self.tokens else None
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Tokens processed per second of pass time (language-model passes only)."""
+        return self.tokens / self.time_s if self.tokens else None
 
 
 def coefficients_for(gpu: GPUSpec) -> GpuCoefficients:
@@ -170,6 +184,17 @@ def _describe(op: object) -> str:
     return f"{kind} {size} {prec}"
 
 
+def with_cuda_graphs(coeffs: GpuCoefficients) -> GpuCoefficients:
+    """Coefficients for a pass replayed as one CUDA graph.
+
+    The graph is launched once, so the host no longer pays Python and dispatch time per op
+    (``host_op_s`` and ``host_gemm_s`` become zero); the fixed host time per pass and the GPU's
+    own cycles per kernel stay (the latter were measured on graph-replayed kernels).
+    """
+    time = coeffs.time.model_copy(update={"host_op_s": 0.0, "host_gemm_s": 0.0})
+    return coeffs.model_copy(update={"time": time})
+
+
 def estimate(
     workload: Workload,
     gpu: str | GPUSpec,
@@ -177,6 +202,7 @@ def estimate(
     sm_clock_mhz: float | None = None,
     power_cap_w: float | None = None,
     coefficients: GpuCoefficients | None = None,
+    cuda_graphs: bool = False,
     detail: bool = True,
 ) -> Estimate:
     """Estimate time, power and energy of one pass of ``workload`` on ``gpu``.
@@ -188,6 +214,8 @@ def estimate(
         power_cap_w: board power limit; default is the part's default limit. When the pass would
             draw more, the clock is lowered to the highest supported clock that fits the cap.
         coefficients: calibrated coefficients; default: shipped or transferred ones.
+        cuda_graphs: the pass is replayed as a CUDA graph (serving engines' decode): no host
+            dispatch time per op. Default: eager PyTorch, as the calibration runs were.
         detail: compute the per-class breakdown and top kernels.
 
     Raises:
@@ -196,6 +224,8 @@ def estimate(
     spec = resolve_gpu(gpu)
     requested = spec.check_clock(sm_clock_mhz if sm_clock_mhz is not None else spec.max_clock_mhz)
     coeffs = coefficients or coefficients_for(spec)
+    if cuda_graphs:
+        coeffs = with_cuda_graphs(coeffs)
     curve = dvfs_curve(spec)
     cap = power_cap_w if power_cap_w is not None else spec.default_power_limit_w
     idle_at_clock = float(curve.idle_power(requested)) + coeffs.power.idle_offset_w
@@ -312,4 +342,5 @@ def _build(
         breakdown=tuple(breakdown),
         top_kernels=tuple(top),
         coefficients=coeffs.origin,
+        tokens=workload.tokens,
     )

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError, JoulecastError
-from joulecast.estimator import Evaluation, coefficients_for, evaluate
+from joulecast.estimator import Evaluation, coefficients_for, evaluate, with_cuda_graphs
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
 from joulecast.timeline import compile_workload
 from joulecast.workload.ir import Workload
@@ -71,6 +71,7 @@ def sweep(
     clocks_mhz: Sequence[float] | None = None,
     power_caps_w: Sequence[float] | None = None,
     max_slowdown: float = 1.1,
+    cuda_graphs: bool = False,
 ) -> list[SweepPoint]:
     """Evaluate every workload × GPU × power cap × clock.
 
@@ -82,6 +83,7 @@ def sweep(
         power_caps_w: power limits (duplicates dropped); default: each part's default limit.
         max_slowdown: budget for ``fastest_within_budget``: the lowest-energy point whose time is
             at most this factor above the fastest point of the same workload, GPU and cap.
+        cuda_graphs: the passes are replayed as CUDA graphs (no host dispatch time per op).
 
     Returns:
         One :class:`SweepPoint` per combination, ordered by GPU, workload, cap and clock, with
@@ -112,6 +114,8 @@ def sweep(
         pos = np.rint((requested - spec.min_clock_mhz) / spec.clock_step_mhz).astype(np.intp)
         grid = np.asarray(spec.supported_clocks_mhz()[: int(pos[-1]) + 1], dtype=np.float64)
         coeffs = coefficients_for(spec)
+        if cuda_graphs:
+            coeffs = with_cuda_graphs(coeffs)
         curve = dvfs_curve(spec)
         caps = _power_caps(spec, power_caps_w, requested, curve, coeffs.power.idle_offset_w)
         for wl in workloads:

@@ -15,6 +15,7 @@ from joulecast.cli.workload_options import (
     AttentionOpt,
     BatchOpt,
     ContextOpt,
+    CudaGraphsOpt,
     ExampleOpt,
     ImageSizeOpt,
     ModelConfigOpt,
@@ -50,6 +51,12 @@ def render_table(est: Estimate) -> None:
         ("kernels", str(est.kernels)),
         ("tensor / DRAM activity", f"{est.activity['tensor']:.0%} / {est.activity['dram']:.0%}"),
     )
+    if est.tokens:
+        rows += (
+            ("tokens per pass", f"{est.tokens:,}"),
+            ("energy per token", f"{1e3 * est.energy_j / est.tokens:.3f} mJ"),
+            ("throughput", f"{est.tokens / est.time_s:,.0f} tokens/s"),
+        )
     for name, value in rows:
         head.add_row(name, value)
     console.print(head)
@@ -91,6 +98,7 @@ def estimate_command(
     attention: AttentionOpt = None,
     image_size: ImageSizeOpt = None,
     trace_mode: TraceModeOpt = False,
+    cuda_graphs: CudaGraphsOpt = False,
     sm_clock: Annotated[
         float | None, typer.Option("--sm-clock", help="Locked SM clock in MHz.")
     ] = None,
@@ -117,7 +125,7 @@ def estimate_command(
         image_size=image_size,
         trace_mode=trace_mode,
     ).build(spec)
-    est = estimate(wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap)
+    est = estimate(wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap, cuda_graphs=cuda_graphs)
     if fmt is OutputFormat.JSON:
         echo_json(est.to_dict())
     elif fmt is OutputFormat.CSV:

@@ -17,6 +17,7 @@ from joulecast.cli.workload_options import (
     AttentionOpt,
     BatchOpt,
     ContextOpt,
+    CudaGraphsOpt,
     ExampleOpt,
     ImageSizeOpt,
     ModelConfigOpt,
@@ -184,6 +185,7 @@ def sweep_command(
     attention: AttentionOpt = None,
     image_size: ImageSizeOpt = None,
     trace_mode: TraceModeOpt = False,
+    cuda_graphs: CudaGraphsOpt = False,
     clocks: Annotated[
         str | None,
         typer.Option(
@@ -243,7 +245,12 @@ def sweep_command(
         wl = options.build(spec)
         part_clocks = parse_clocks(clocks, spec.clock_step_mhz) if clocks is not None else None
         points += sweep(
-            [wl], [spec], clocks_mhz=part_clocks, power_caps_w=caps, max_slowdown=max_slowdown
+            [wl],
+            [spec],
+            clocks_mhz=part_clocks,
+            power_caps_w=caps,
+            max_slowdown=max_slowdown,
+            cuda_graphs=cuda_graphs,
         )
     if fmt is OutputFormat.JSON:
         echo_json([p.to_dict() for p in points])

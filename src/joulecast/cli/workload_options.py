@@ -31,6 +31,13 @@ ContextOpt = Annotated[int | None, typer.Option(min=1, help="KV-cache length for
 PrecisionOpt = Annotated[str, typer.Option(help="bf16, fp16, fp32 or fp8.")]
 AttentionOpt = Annotated[str | None, typer.Option(help="eager, sdpa or flash.")]
 ImageSizeOpt = Annotated[int | None, typer.Option(min=1)]
+CudaGraphsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cuda-graphs",
+        help="The pass is replayed as a CUDA graph (serving engines): no host time per op.",
+    ),
+]
 TraceModeOpt = Annotated[
     bool, typer.Option(help="Match the EnergAIzer traces (base model, no LM head).")
 ]

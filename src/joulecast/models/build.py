@@ -198,7 +198,8 @@ def build_workload(
     name = f"{cfg.id}_{req.phase}_b{req.batch}_{shape}_{req.numerics.name}_{req.backend}" + (
         "_trace" if req.trace else ""
     )
-    return Workload(name=name, ops=tuple(e.ops))
+    tokens = None if cfg.is_vision else req.batch * (req.seq or 1)
+    return Workload(name=name, ops=tuple(e.ops), tokens=tokens)
 
 
 @dataclass(frozen=True, slots=True)

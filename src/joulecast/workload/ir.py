@@ -362,14 +362,22 @@ Op = (
 
 @dataclass(frozen=True)
 class Workload:
-    """An ordered list of kernel launches (one forward pass, or one decode step)."""
+    """An ordered list of kernel launches (one forward pass, or one decode step).
+
+    ``tokens`` is how many tokens the pass processes (prefill: batch × prompt length; decode:
+    batch × new tokens), when the workload is a language model's pass; it turns energy per pass
+    into energy per token.
+    """
 
     name: str
     ops: tuple[Op, ...]
+    tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not self.ops:
             raise WorkloadError(f"workload '{self.name}' has no operators")
+        if self.tokens is not None and self.tokens < 1:
+            raise WorkloadError(f"workload '{self.name}': tokens must be positive")
 
     def __len__(self) -> int:
         return len(self.ops)
