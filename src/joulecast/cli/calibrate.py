@@ -11,16 +11,6 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress
 
-from joulecast.calibration.data import training_rows
-from joulecast.calibration.dvfs_fit import fit_dvfs_curves
-from joulecast.calibration.fit import Calibration
-from joulecast.calibration.validate import (
-    GPU_SETS,
-    dvfs_report,
-    gpu_report,
-    plot,
-    render_markdown,
-)
 from joulecast.cli.main import app
 from joulecast.datapaths import require_data_dir
 from joulecast.errors import CalibrationError
@@ -44,6 +34,11 @@ def calibrate_command(
     gpu: Annotated[str | None, typer.Option(help="Only this GPU (a100-pcie-40gb or a10).")] = None,
 ) -> None:
     """Fit the time and power coefficients (and DVFS curves) from measurements."""
+    # Imported here: scipy's optimisers would otherwise slow every joulecast command's start.
+    from joulecast.calibration.data import training_rows
+    from joulecast.calibration.dvfs_fit import fit_dvfs_curves
+    from joulecast.calibration.fit import Calibration
+    from joulecast.calibration.validate import GPU_SETS
     data = _data(measurements)
     sets = [(s, g) for s, g in GPU_SETS if gpu is None or g == gpu]
     if not sets:
@@ -90,6 +85,13 @@ def validate_command(
     dvfs: Annotated[bool, typer.Option(help="Include the DVFS section.")] = True,
 ) -> None:
     """Accuracy on every valid measured row: in-sample, leave-one-model-out, baseline, DVFS."""
+    from joulecast.calibration.validate import (
+        GPU_SETS,
+        dvfs_report,
+        gpu_report,
+        plot,
+        render_markdown,
+    )
     data = _data(measurements)
     reports = []
     with Progress(transient=True) as progress:
