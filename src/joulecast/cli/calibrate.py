@@ -39,6 +39,7 @@ def calibrate_command(
     from joulecast.calibration.dvfs_fit import fit_dvfs_curves
     from joulecast.calibration.fit import Calibration
     from joulecast.calibration.validate import GPU_SETS
+
     data = _data(measurements)
     sets = [(s, g) for s, g in GPU_SETS if gpu is None or g == gpu]
     if not sets:
@@ -92,6 +93,7 @@ def validate_command(
         plot,
         render_markdown,
     )
+
     data = _data(measurements)
     reports = []
     with Progress(transient=True) as progress:
