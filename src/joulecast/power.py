@@ -47,10 +47,10 @@ def event_matrix(
     # GEMM's FLOPs. The fitted CUDA-FLOP coefficient stands mostly for the data movement of
     # pointwise kernels (tens of pJ per FLOP) and would bill the softmax as if it streamed memory.
     attn = cw.op_class == int(OpClass.ATTENTION)
-    soft = np.where(attn, cw.cuda_flops + 4.0 * cw.xu_ops, 0.0)
+    simt = cw.cuda_flops + 4.0 * cw.xu_ops
+    soft = np.where(attn, simt, 0.0)
     ev[..., 2] = (mma * cw.tensor_energy_scale + FFMA_ENERGY_VS_BF16_TENSOR * soft)[:, None] * v2
-    other = np.where(ffma_gemm | attn, 0.0, cw.cuda_flops + 4.0 * cw.xu_ops)
-    ev[..., 3] = other[:, None] * v2
+    ev[..., 3] = np.where(ffma_gemm | attn, 0.0, simt)[:, None] * v2
     ev[..., 4] = cw.l2_bytes[:, None] * v2
     ev[..., 5] = cw.dram_bytes[:, None]
     return np.asarray(ev * _UNIT, dtype=np.float64)

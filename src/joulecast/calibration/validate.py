@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,20 @@ def _lomo(
     return out
 
 
+@cache
+def fitted(
+    data_dir: Path, set_name: str, gpu: str, *, without: str | None = None
+) -> GpuCoefficients:
+    """Coefficients fitted on the training rows of ``set_name`` (minus model ``without``).
+
+    Cached: the A100's leave-one-model-out fits serve both its report and the DVFS report.
+    """
+    train = [r for r in training_rows(data_dir, set_name) if r.model != without]
+    coeffs = Calibration(gpu).fit(train).coefficients_
+    assert coeffs is not None
+    return coeffs
+
+
 def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
     """Fit and predict every valid bf16 row with a kernel list of ``set_name``.
 
@@ -148,10 +163,7 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
     leave-one-model-out fits drop the held-out model from every set.
     """
     rows = calibration_rows(data_dir, set_name)
-    train = training_rows(data_dir, set_name)
-    full_fit = Calibration(gpu).fit(train).coefficients_
-    assert full_fit is not None
-
+    full_fit = fitted(data_dir, set_name, gpu)
     rep = GpuReport(set_name, gpu, len(rows), Calibration(gpu).n_parameters)
     rep.in_sample = predict_rows(rows, full_fit)
     # fp32 rows have no kernel list: the front end builds them (fp32 GEMMs on CUDA cores), and
@@ -161,9 +173,8 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
     ]
     rep.fp32 = predict_rows(fp32_rows, full_fit)
     for model in sorted({r.model for r in rows}):
-        c = Calibration(gpu).fit([r for r in train if r.model != model]).coefficients_
-        assert c is not None
-        rep.lomo += predict_rows([r for r in rows if r.model == model], c)
+        held_out = fitted(data_dir, set_name, gpu, without=model)
+        rep.lomo += predict_rows([r for r in rows if r.model == model], held_out)
     rep.baseline_in = baseline(rows, rows)
     rep.baseline_lomo = _lomo(rows, baseline)
     return rep
@@ -190,12 +201,10 @@ def dvfs_report(data_dir: Path) -> DvfsReport:
     coeffs = Calibration(gpu).fit(calibration_rows(data_dir, "a100")).coefficients_
     assert coeffs is not None
     fit_900 = predict_rows(test, coeffs)
-    train = training_rows(data_dir, "a100")
     lomo: list[Prediction] = []
     for model in sorted({r.model for r in test}):
-        c = Calibration(gpu).fit([r for r in train if r.model != model]).coefficients_
-        assert c is not None
-        lomo += predict_rows([r for r in test if r.model == model], c)
+        held_out = fitted(data_dir, "a100", gpu, without=model)
+        lomo += predict_rows([r for r in test if r.model == model], held_out)
     return DvfsReport(fit_900, lomo)
 
 

@@ -51,11 +51,12 @@ def render_table(est: Estimate) -> None:
         ("kernels", str(est.kernels)),
         ("tensor / DRAM activity", f"{est.activity['tensor']:.0%} / {est.activity['dram']:.0%}"),
     )
-    if est.tokens:
+    per_token_j, tokens_per_s = est.energy_per_token_j, est.tokens_per_s
+    if per_token_j is not None and tokens_per_s is not None:
         rows += (
             ("tokens per pass", f"{est.tokens:,}"),
-            ("energy per token", f"{1e3 * est.energy_j / est.tokens:.3f} mJ"),
-            ("throughput", f"{est.tokens / est.time_s:,.0f} tokens/s"),
+            ("energy per token", f"{1e3 * per_token_j:.3f} mJ"),
+            ("throughput", f"{tokens_per_s:,.0f} tokens/s"),
         )
     for name, value in rows:
         head.add_row(name, value)

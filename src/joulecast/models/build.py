@@ -198,7 +198,7 @@ def build_workload(
     name = f"{cfg.id}_{req.phase}_b{req.batch}_{shape}_{req.numerics.name}_{req.backend}" + (
         "_trace" if req.trace else ""
     )
-    tokens = None if cfg.is_vision else req.batch * (req.seq or 1)
+    tokens = None if cfg.is_vision else req.batch * req.seq
     return Workload(name=name, ops=tuple(e.ops), tokens=tokens)
 
 
