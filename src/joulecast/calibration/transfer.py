@@ -60,6 +60,31 @@ def transfer(coeffs: GpuCoefficients, src: GPUSpec, dst: GPUSpec) -> GpuCoeffici
     )
 
 
+# Parts whose on-chip memory path is Hopper-class: their DRAM energy per byte comes from the
+# Hopper measurement (memory_energy.py), not from the A100's scaled by pJ/bit alone.
+HBM_ANCHORED_ARCHITECTURES = ("hopper", "blackwell")
+
+
+def anchored_dram_pj_per_byte(gpu: GPUSpec) -> float | None:
+    """DRAM energy per byte of ``gpu`` from the shipped Hopper measurement, where it applies.
+
+    The measured value (HBM3e on the H200) is scaled to the part's HBM generation by pJ/bit.
+    ``None`` for parts outside :data:`HBM_ANCHORED_ARCHITECTURES`, non-HBM parts, or when no
+    measurement ships.
+    """
+    from joulecast.calibration.memory_energy import anchor_technology, shipped_memory_energy
+
+    if gpu.architecture not in HBM_ANCHORED_ARCHITECTURES:
+        return None
+    if not str(gpu.memory_technology).startswith("HBM"):
+        return None
+    measured = shipped_memory_energy()
+    if measured is None:
+        return None
+    ratio = DRAM_PJ_PER_BIT[gpu.memory_technology] / DRAM_PJ_PER_BIT[anchor_technology(measured)]
+    return measured.dram_pj_per_byte * ratio
+
+
 def coefficients_for_gpu(gpu: GPUSpec) -> GpuCoefficients:
     """Shipped coefficients of ``gpu`` if calibrated, else physics-transferred ones."""
     own = shipped_coefficients(gpu.id)
@@ -69,8 +94,25 @@ def coefficients_for_gpu(gpu: GPUSpec) -> GpuCoefficients:
 
 
 @cache
-def _transferred(gpu: GPUSpec) -> GpuCoefficients:
+def physics_coefficients(gpu: GPUSpec) -> GpuCoefficients:
+    """The reference part's coefficients transferred to ``gpu`` by :func:`transfer` alone
+    (no measured Hopper memory energy)."""
     src_coeffs = shipped_coefficients(REFERENCE_GPU)
     if src_coeffs is None:
         return GpuCoefficients(gpu=gpu.id, ref_clock_mhz=gpu.max_clock_mhz)
     return transfer(src_coeffs, load_gpu(REFERENCE_GPU), gpu)
+
+
+@cache
+def _transferred(gpu: GPUSpec) -> GpuCoefficients:
+    coeffs = physics_coefficients(gpu)
+    dram = anchored_dram_pj_per_byte(gpu)
+    if dram is None:
+        return coeffs
+    power = coeffs.power.model_copy(update={"dram_pj_per_byte": dram})
+    return coeffs.model_copy(
+        update={
+            "power": power,
+            "origin": coeffs.origin + "; HBM energy per byte measured on H200 kernels",
+        }
+    )

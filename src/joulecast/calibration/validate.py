@@ -30,6 +30,8 @@ from joulecast.calibration.data import (
 )
 from joulecast.calibration.fit import Calibration
 from joulecast.calibration.params import GpuCoefficients
+from joulecast.calibration.serving_check import ServingRow
+from joulecast.calibration.serving_check import render_markdown as serving_markdown
 from joulecast.estimator import estimate
 from joulecast.hardware.spec import load_gpu
 from joulecast.workload.ir import Attention, Conv2d, Gemm, Precision
@@ -257,7 +259,11 @@ def targets_table(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> list
     return lines
 
 
-def render_markdown(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> str:
+def render_markdown(
+    reports: Sequence[GpuReport],
+    dvfs: DvfsReport | None,
+    serving: Sequence[ServingRow] = (),
+) -> str:
     """The accuracy tables as Markdown (docs/accuracy.md)."""
     lines = [
         "## Targets (leave-one-model-out)",
@@ -317,6 +323,7 @@ def render_markdown(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> st
             f"{len(dvfs.lomo)} | {_fmt(mape(dvfs.lomo))} | "
             f"{_fmt(mape(thr_lomo))} ({len(thr_lomo)}) |",
         ]
+    lines += serving_markdown(list(serving))
     return "\n".join(lines) + "\n"
 
 

@@ -69,6 +69,20 @@ def calibrate_command(
             + yaml.safe_dump(curves, sort_keys=False, default_flow_style=None)
         )
         typer.echo(f"DVFS curves for {', '.join(curves)} -> {target}")
+    if not single_file and (data / "aiconfigurator").is_dir():
+        from joulecast.calibration.memory_energy import FILE_NAME, fit_memory_energy
+
+        energy = fit_memory_energy(data)
+        target = out / FILE_NAME
+        target.write_text(
+            "# HBM energy per byte measured on Hopper (see joulecast/calibration/memory_energy.py)."
+            "\n# Reproduce: joulecast calibrate --measurements DATA --out "
+            "src/joulecast/calibration/coefficients\n" + energy.to_yaml()
+        )
+        typer.echo(
+            f"HBM energy per byte on {energy.gpu}: {energy.dram_pj_per_byte:g} pJ/B "
+            f"({energy.rows} rows) -> {target}"
+        )
 
 
 @app.command("validate")
@@ -84,8 +98,12 @@ def validate_command(
         Path | None, typer.Option("--plot", help="Predicted-vs-measured scatter (PNG).")
     ] = None,
     dvfs: Annotated[bool, typer.Option(help="Include the DVFS section.")] = True,
+    serving: Annotated[
+        bool, typer.Option(help="Include the H100 serving cross-check (ML.ENERGY).")
+    ] = True,
 ) -> None:
     """Accuracy on every valid measured row: in-sample, leave-one-model-out, baseline, DVFS."""
+    from joulecast.calibration.serving_check import serving_rows
     from joulecast.calibration.validate import (
         GPU_SETS,
         dvfs_report,
@@ -97,13 +115,17 @@ def validate_command(
     data = _data(measurements)
     reports = []
     with Progress(transient=True) as progress:
-        task = progress.add_task("fitting and predicting", total=len(GPU_SETS) + int(dvfs))
+        task = progress.add_task(
+            "fitting and predicting", total=len(GPU_SETS) + int(dvfs) + int(serving)
+        )
         for set_name, gpu_id in GPU_SETS:
             reports.append(gpu_report(data, set_name, gpu_id))
             progress.advance(task)
         dv = dvfs_report(data) if dvfs else None
         progress.advance(task)
-    text = render_markdown(reports, dv)
+        served = serving_rows(data) if serving else []
+        progress.advance(task)
+    text = render_markdown(reports, dv, served)
     Console().print(Markdown(text))
     if markdown is not None:
         markdown.write_text(

@@ -1,0 +1,150 @@
+"""Energy per byte streamed from HBM on Hopper, measured on H200 weight-streaming GEMMs.
+
+The end-to-end calibration fixes the DRAM energy per byte on the A100-PCIe (HBM2, 7 nm). Scaling
+it to Hopper by published HBM pJ/bit alone leaves out the on-chip path (HBM PHY, the two L2
+partitions and their crossbar, the SM load path) of a larger, faster part, and it under-predicts
+Hopper's memory-bound power: aiconfigurator's H200 weight-streaming GEMMs, ML.ENERGY's H100 decode
+steps. This module measures that one number on Hopper itself:
+
+* rows: the H200 bf16 GEMM table (aiconfigurator, NVML power), ``m <= 16`` (pure weight
+  streaming: every byte of the weight matrix crosses HBM once, a few FLOPs per byte), power
+  resting on >= 3 NVML samples (>= 0.1 ms per call) and below 97 % of the power limit (not held
+  by the limiter);
+* per row: dynamic energy = (measured power - idle(f_max)) x measured latency, minus the energy
+  joulecast's transferred coefficients give every non-DRAM event (SM-cycles over the measured
+  latency, tensor FLOPs), divided by the modelled DRAM bytes;
+* the value: the median over rows. The rows split into two groups at the same bandwidth
+  (about 4.1 TB/s): most read 600-690 W, the k = 65,536 shapes about 365 W. The median sits in
+  the large group; the quartiles are stored beside it so the spread stays visible.
+
+Only the Hopper and Blackwell HBM parts use the result (scaled between HBM generations by their
+pJ/bit, :data:`joulecast.calibration.transfer.DRAM_PJ_PER_BIT`). No H100 end-to-end measurement
+is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from joulecast.errors import CalibrationError
+from joulecast.hardware.spec import MemoryTechnology
+
+ANCHOR_TABLE = "h200 gemm bf16"
+ANCHOR_GPU = "h200"
+MAX_M = 16
+CAP_FRACTION = 0.97
+FILE_NAME = "memory_energy.yaml"
+
+
+@dataclass(frozen=True)
+class MemoryEnergy:
+    """Measured energy per byte streamed from HBM on one part (at its maximum clock).
+
+    Attributes:
+        gpu: part the rows were measured on.
+        technology: its memory technology.
+        dram_pj_per_byte: median over rows (pJ per byte read or written in DRAM).
+        p25_pj_per_byte: lower quartile over rows.
+        p75_pj_per_byte: upper quartile over rows.
+        rows: rows used.
+        source: table and selection.
+    """
+
+    gpu: str
+    technology: str
+    dram_pj_per_byte: float
+    p25_pj_per_byte: float
+    p75_pj_per_byte: float
+    rows: int
+    source: str
+
+    def to_yaml(self) -> str:
+        """YAML of the measurement, as shipped."""
+        return yaml.safe_dump(asdict(self), sort_keys=False)
+
+
+def fit_memory_energy(data_dir: Path | None = None) -> MemoryEnergy:
+    """Measure HBM energy per byte on the H200 weight-streaming GEMM rows (see module doc).
+
+    Raises:
+        CalibrationError: too few usable rows.
+        DataNotFoundError: the aiconfigurator table is missing.
+    """
+    # Imported here: kernel_check imports the estimator, which reads this module's shipped value.
+    from joulecast.calibration import kernel_check as kc
+    from joulecast.calibration.transfer import physics_coefficients
+    from joulecast.dvfs import dvfs_curve
+    from joulecast.hardware.spec import load_gpu
+    from joulecast.power import FEATURES, coefficient_vector, event_matrix
+    from joulecast.timeline import compile_workload, kernel_times
+    from joulecast.workload.ir import Workload
+
+    spec = load_gpu(ANCHOR_GPU)
+    rows = kc.read_table(kc.table_by_name(ANCHOR_TABLE), data_dir)
+    assert rows.power_w is not None and rows.power_limit_w is not None
+    keep = (
+        (rows.features["m"] <= MAX_M)
+        & kc.power_reliable(rows.latency_s)
+        & (rows.power_w < CAP_FRACTION * rows.power_limit_w)
+    )
+    idx = np.flatnonzero(keep)
+    if len(idx) < 10:
+        raise CalibrationError(f"{ANCHOR_TABLE}: only {len(idx)} weight-streaming rows usable")
+    coeffs = physics_coefficients(spec)
+    per_row = len(rows.ops[0])
+    cw = compile_workload(
+        Workload("hbm-anchor", tuple(op for i in idx for op in rows.ops[i])), spec
+    )
+    clock = np.array([float(spec.max_clock_mhz)])
+    curve = dvfs_curve(spec)
+    t_u = kernel_times(cw, coeffs.time, clock)
+    ev = event_matrix(cw, t_u, clock, curve.v2_ratio(clock, coeffs.ref_clock_mhz))[:, 0, :]
+    n = len(idx)
+    ev_row = ev[cw.order].reshape(n, per_row, -1).sum(axis=1)
+    t_row = t_u[cw.order, 0].reshape(n, per_row).sum(axis=1)
+    latency = rows.latency_s[idx]
+    # Time-proportional events (busy power, SM-cycles) over the measured call, not the model's.
+    time_cols = [FEATURES.index("busy_w"), FEATURES.index("sm_pj_per_cycle")]
+    ev_row[:, time_cols] *= (latency / t_row)[:, None]
+    dram_col = FEATURES.index("dram_pj_per_byte")
+    cvec = coefficient_vector(coeffs.power)
+    cvec[dram_col] = 0.0
+    idle = float(curve.idle_power(clock)[0])
+    dynamic_j = (rows.power_w[idx] - idle) * latency - ev_row @ cvec
+    per_byte = dynamic_j / ev_row[:, dram_col]  # events are J per pJ-coefficient
+    p25, p50, p75 = np.percentile(per_byte, [25, 50, 75])
+    return MemoryEnergy(
+        gpu=spec.id,
+        technology=str(spec.memory_technology),
+        dram_pj_per_byte=round(float(p50), 2),
+        p25_pj_per_byte=round(float(p25), 2),
+        p75_pj_per_byte=round(float(p75), 2),
+        rows=n,
+        source=(
+            f"aiconfigurator {ANCHOR_TABLE}: m <= {MAX_M}, >= 0.1 ms, "
+            f"< {CAP_FRACTION:.0%} of the power limit; median over rows"
+        ),
+    )
+
+
+@cache
+def shipped_memory_energy() -> MemoryEnergy | None:
+    """The committed measurement, if the package ships one."""
+    path = Path(str(resources.files("joulecast.calibration") / "coefficients" / FILE_NAME))
+    if not path.is_file():
+        return None
+    try:
+        return MemoryEnergy(**yaml.safe_load(path.read_text()))
+    except (OSError, yaml.YAMLError, TypeError) as exc:
+        raise CalibrationError(f"cannot read {FILE_NAME}: {exc}".splitlines()[0]) from None
+
+
+def anchor_technology(energy: MemoryEnergy) -> MemoryTechnology:
+    """Memory technology of the part the energy was measured on."""
+    return MemoryTechnology(energy.technology)

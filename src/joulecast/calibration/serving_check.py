@@ -1,0 +1,154 @@
+"""H100 serving cross-check: joulecast's decode steps against ML.ENERGY's measured vLLM serving.
+
+ML.ENERGY v3 (``<data>/mlenergy/v3/llm.csv``, data README section 2) measured single-GPU vLLM
+serving on an H100-SXM at 700 W: per configuration the median inter-token latency (ITL), the
+steady-state average power and the energy per output token. None of it is used to fit anything;
+it checks the H100 forecast (coefficients transferred from the A100, HBM energy from the H200
+kernel tables) end to end.
+
+What one measured step is taken to be (assumptions, written in docs/accuracy.md too):
+
+* **batch**: the measured mean running requests (``avg_batch_size``), rounded;
+* **KV context**: mean prompt length of the task (:data:`PROMPT_TOKENS`: estimates from the data
+  folder's ``input_lengths.md``, not measurements) plus half the mean output length (the mean
+  position of a generated token);
+* **decode only**: the prompts' prefill, which vLLM's chunked prefill mixes into decode steps
+  (about ``batch × prompt / output`` prompt tokens per step), is not added. The median ITL is
+  little affected by it; the measured power and energy per token include it, so the forecast
+  is biased low there by construction, more so at large batch;
+* **execution**: CUDA graphs (no per-op host time), vLLM's flash attention, default clocks
+  (the maximum, lowered by the model where the 700 W limit binds).
+
+Rows kept: single-GPU (``num_gpus == 1``), dense, bf16 weights, a model the front end builds.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from joulecast.errors import JoulecastError
+
+GPU = "h100-sxm"
+TABLE = Path("mlenergy") / "v3" / "llm.csv"
+# Mean prompt tokens per task (the data folder's input_lengths.md: assumed, not measured).
+PROMPT_TOKENS = {"lm-arena-chat": 350, "gpqa": 185, "sourcegraph-fim": 1200}
+
+
+@dataclass(frozen=True)
+class ServingRow:
+    """One measured serving configuration and joulecast's step forecast."""
+
+    task: str
+    model: str
+    batch: int
+    context: int
+    itl_s: float
+    power_w: float
+    energy_per_token_j: float
+    pred_step_s: float
+    pred_power_w: float
+
+    @property
+    def pred_energy_per_token_j(self) -> float:
+        return self.pred_power_w * self.pred_step_s / self.batch
+
+    @property
+    def errors(self) -> tuple[float, float, float]:
+        """Signed relative errors of ITL, power, energy per token."""
+        return (
+            self.pred_step_s / self.itl_s - 1,
+            self.pred_power_w / self.power_w - 1,
+            self.pred_energy_per_token_j / self.energy_per_token_j - 1,
+        )
+
+
+def serving_rows(data_dir: Path) -> list[ServingRow]:
+    """Forecast every usable ML.ENERGY H100 row (see the module doc for what a step is)."""
+    from joulecast.estimator import estimate
+    from joulecast.models.build import build_workload
+
+    path = data_dir / TABLE
+    if not path.is_file():
+        return []
+    out = []
+    with path.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            if (
+                r.get("num_gpus") != "1"
+                or not r.get("architecture", "").startswith("Dense")
+                or r.get("weight_precision") != "bfloat16"
+                or r.get("gpu_model") != "H100"
+                or r.get("task") not in PROMPT_TOKENS
+            ):
+                continue
+            prompt = PROMPT_TOKENS[r["task"]]
+            batch = max(1, round(float(r["avg_batch_size"])))
+            out_len = float(r["avg_output_len"])
+            context = int(prompt + out_len / 2)
+            try:
+                decode = build_workload(r["model_id"], batch=batch, phase="decode", context=context)
+            except JoulecastError:
+                continue  # a model the front end does not know
+            d = estimate(decode, GPU, cuda_graphs=True, detail=False)
+            out.append(
+                ServingRow(
+                    task=r["task"],
+                    model=r["model_id"],
+                    batch=batch,
+                    context=context,
+                    itl_s=float(r["median_itl_ms"]) * 1e-3,
+                    power_w=float(r["avg_power_watts"]),
+                    energy_per_token_j=float(r["energy_per_token_joules"]),
+                    pred_step_s=d.time_s,
+                    pred_power_w=d.avg_power_w,
+                )
+            )
+    return out
+
+
+def summary(
+    rows: list[ServingRow],
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(MAPE, bias) of ITL, power and energy per token, in percent."""
+    e = np.array([r.errors for r in rows]) * 100
+    mape = e.__abs__().mean(axis=0)
+    bias = e.mean(axis=0)
+    return (
+        (float(mape[0]), float(mape[1]), float(mape[2])),
+        (float(bias[0]), float(bias[1]), float(bias[2])),
+    )
+
+
+def render_markdown(rows: list[ServingRow]) -> list[str]:
+    """Markdown section of docs/accuracy.md."""
+    if not rows:
+        return []
+
+    def line(label: str, sub: list[ServingRow]) -> str:
+        m, b = summary(sub)
+        cells = " | ".join(f"{x:.1f} ({y:+.1f})" for x, y in zip(m, b, strict=True))
+        return f"| {label} | {len(sub)} | {cells} |"
+
+    lines = [
+        "",
+        "## H100 serving cross-check (ML.ENERGY v3, never used in fitting)",
+        "",
+        "Single-GPU dense bf16 vLLM serving on an H100-SXM; each measured configuration forecast "
+        "as one decode step at the measured mean batch (CUDA graphs, flash attention, default "
+        "clocks). The prompts' prefill is not added, but the measured power and energy include "
+        "it (assumptions in `joulecast.calibration.serving_check`). MAPE % (mean signed "
+        "error %).",
+        "",
+        "| rows | n | ITL | power | energy per token |",
+        "|---|---|---|---|---|",
+        line("all", rows),
+        line("batch <= 32", [r for r in rows if r.batch <= 32]),
+        line("batch > 32", [r for r in rows if r.batch > 32]),
+    ]
+    for model in sorted({r.model for r in rows}):
+        lines.append(line(model, [r for r in rows if r.model == model]))
+    return lines
