@@ -177,7 +177,10 @@ def test_vision_image_size() -> None:
 def test_moe_expert_load() -> None:
     assert expert_load(1, 128, 8) == (8, 1)
     assert expert_load(2048, 128, 8) == (128, 128)
-    assert expert_load(3, 8, 2) == (6, 1)
+    # Uniform routing: 16 decode tokens top-8 of 128 touch E·(1-(1-k/E)^T) ≈ 82 experts, not 128.
+    assert expert_load(16, 128, 8) == (82, 2)
+    assert expert_load(8, 128, 8) == (52, 2)
+    assert expert_load(3, 8, 2) == (5, 2)
     w = build_workload("Qwen/Qwen3-30B-A3B-Instruct-2507", batch=4, seq=512, attention="sdpa")
     grouped = [g for g in _of(w, Gemm) if g.batch > 1 and g.k in (2048, 768)]
     assert grouped and all(g.batch == 128 and g.m == 128 for g in grouped)

@@ -19,7 +19,8 @@ What one measured step is taken to be (assumptions, written in docs/accuracy.md 
 * **execution**: CUDA graphs (no per-op host time), vLLM's flash attention, default clocks
   (the maximum, lowered by the model where the 700 W limit binds).
 
-Rows kept: single-GPU (``num_gpus == 1``), dense, bf16 weights, a model the front end builds.
+Rows kept: single-GPU (``num_gpus == 1``), dense or MoE transformers with bf16 weights, models
+the front end builds (the hybrid Mamba models are not).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
         for r in csv.DictReader(fh):
             if (
                 r.get("num_gpus") != "1"
-                or not r.get("architecture", "").startswith("Dense")
+                or r.get("architecture") not in ("Dense Transformer", "MoE")
                 or r.get("weight_precision") != "bfloat16"
                 or r.get("gpu_model") != "H100"
                 or r.get("task") not in PROMPT_TOKENS
@@ -137,11 +138,11 @@ def render_markdown(rows: list[ServingRow]) -> list[str]:
         "",
         "## H100 serving cross-check (ML.ENERGY v3, never used in fitting)",
         "",
-        "Single-GPU dense bf16 vLLM serving on an H100-SXM; each measured configuration forecast "
-        "as one decode step at the measured mean batch (CUDA graphs, flash attention, default "
-        "clocks). The prompts' prefill is not added, but the measured power and energy include "
-        "it (assumptions in `joulecast.calibration.serving_check`). MAPE % (mean signed "
-        "error %).",
+        "Single-GPU bf16 vLLM serving (dense and MoE) on an H100-SXM; each measured "
+        "configuration forecast as one decode step at the measured mean batch (CUDA graphs, "
+        "flash attention, default clocks). The prompts' prefill is not added, but the "
+        "measured power and energy include it (assumptions in "
+        "`joulecast.calibration.serving_check`). MAPE % (mean signed error %).",
         "",
         "| rows | n | ITL | power | energy per token |",
         "|---|---|---|---|---|",
