@@ -73,3 +73,16 @@ def test_bad_workload_files(tmp_path: Path, content: str, message: str) -> None:
 def test_missing_workload_file() -> None:
     r = run("estimate", "--workload", "nope.json", "--gpu", "a10")
     assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_mixed_serving_step_from_the_cli() -> None:
+    base = ["estimate", "--model", "llama-3.1-8b", "--phase", "decode", "--batch", "64"]
+    base += ["--context", "600", "--gpu", "h100-sxm", "--cuda-graphs", "--format", "json"]
+    plain = run(*base)
+    mixed = run(*base, "--prefill-tokens", "350")
+    assert plain.returncode == 0 and mixed.returncode == 0, mixed.stderr
+    p, m = json.loads(plain.stdout), json.loads(mixed.stdout)
+    assert m["time_ms"] > p["time_ms"] and m["energy_j"] > p["energy_j"]
+    bad = run("estimate", "--model", "gpt2", "--batch", "2", "--seq", "64", "--prefill-tokens", "8")
+    assert bad.returncode == 2 and "need phase decode" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

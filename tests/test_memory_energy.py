@@ -51,14 +51,14 @@ def test_fit_reproduces_the_shipped_value(data_dir: Path) -> None:
 @pytest.mark.data
 def test_serving_cross_check(data_dir: Path) -> None:
     """ML.ENERGY H100 serving is never fitted; guard the current levels against regressions:
-    ITL at batch <= 32 within 8 % MAPE, power bias no worse than -25 %."""
+    step time at batch <= 32 within 8 % MAPE, power bias no worse than -25 %."""
     from joulecast.calibration.serving_check import render_markdown, serving_rows, summary
 
     rows = serving_rows(data_dir)
     assert len(rows) >= 30
     small = [r for r in rows if r.batch <= 32]
-    (itl_mape, _, _), _ = summary(small)
-    assert itl_mape <= 8.0
+    (step_mape, _, _), _ = summary(small)
+    assert step_mape <= 8.0
     _, (_, power_bias, _) = summary(rows)
     assert -25.0 <= power_bias <= 0.0
     text = "\n".join(render_markdown(rows))

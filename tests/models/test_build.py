@@ -251,3 +251,41 @@ def test_memory() -> None:
     )
     mla = memory_breakdown("deepseek-ai/DeepSeek-V3.1", batch=1, phase="decode", context=999)
     assert mla.kv_cache_bytes == pytest.approx(1000 * 61 * 576 * 2)
+
+
+def test_mixed_step_adds_prompt_tokens_to_every_projection() -> None:
+    plain = build_workload("llama-3.1-8b", batch=16, phase="decode", context=512)
+    mixed = build_workload(
+        "llama-3.1-8b", batch=16, phase="decode", context=512, prefill_tokens=300
+    )
+    assert mixed.name.endswith("_ctx512_pf300_bf16_flash")
+    assert mixed.tokens == plain.tokens == 16  # the step still emits one token per sequence
+    # Every linear layer but the LM head now runs 16 + 300 rows.
+    plain_rows = sorted({g.m for g in _of(plain, Gemm)})
+    mixed_rows = sorted({g.m for g in _of(mixed, Gemm)})
+    assert 316 in mixed_rows and 316 not in plain_rows
+    # One more attention per layer: the prompt chunk, causal over itself, not paged.
+    attn_plain, attn_mixed = _of(plain, Attention), _of(mixed, Attention)
+    assert len(attn_mixed) == 2 * len(attn_plain)
+    chunk = [a for a in attn_mixed if a.seq_q == 300]
+    assert chunk and all(a.batch == 1 and a.seq_kv == 300 for a in chunk)
+    more = memory_breakdown(
+        "llama-3.1-8b", batch=16, phase="decode", context=512, prefill_tokens=300
+    )
+    less = memory_breakdown("llama-3.1-8b", batch=16, phase="decode", context=512)
+    assert more.kv_cache_bytes > less.kv_cache_bytes
+    assert more.activation_bytes > less.activation_bytes
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"seq": 128},  # prefill phase
+        {"phase": "decode", "context": 64, "attention": "eager"},
+        {"phase": "decode", "context": 64, "prefill_tokens": 0},
+    ],
+)
+def test_mixed_step_bad_requests(kwargs: dict) -> None:  # type: ignore[type-arg]
+    args = {"prefill_tokens": 32, **kwargs}
+    with pytest.raises(WorkloadError):
+        build_workload("llama-3.1-8b", batch=4, **args)

@@ -1,9 +1,9 @@
 """H100 serving cross-check: joulecast's decode steps against ML.ENERGY's measured vLLM serving.
 
 ML.ENERGY v3 (``<data>/mlenergy/v3/llm.csv``, data README section 2) measured single-GPU vLLM
-serving on an H100-SXM at 700 W: per configuration the median inter-token latency (ITL), the
-steady-state average power and the energy per output token. None of it is used to fit anything;
-it checks the H100 forecast (coefficients transferred from the A100, HBM energy from the H200
+serving on an H100-SXM at 700 W: per configuration the steady-state average power, the output
+throughput and the energy per output token. None of it is used to fit anything; it checks the
+H100 forecast (coefficients transferred from the A100, HBM energy from the H200
 kernel tables) end to end.
 
 What one measured step is taken to be (assumptions, written in docs/accuracy.md too):
@@ -12,10 +12,13 @@ What one measured step is taken to be (assumptions, written in docs/accuracy.md 
 * **KV context**: mean prompt length of the task (:data:`PROMPT_TOKENS`: estimates from the data
   folder's ``input_lengths.md``, not measurements) plus half the mean output length (the mean
   position of a generated token);
-* **decode only**: the prompts' prefill, which vLLM's chunked prefill mixes into decode steps
-  (about ``batch × prompt / output`` prompt tokens per step), is not added. The median ITL is
-  little affected by it; the measured power and energy per token include it, so the forecast
-  is biased low there by construction, more so at large batch;
+* **prefill mixed in**: each request's prompt is prefilled once, batched into a decode step by
+  vLLM's chunked prefill (the whole prompt fits the 8,192-token chunk budget). In steady state
+  ``batch / output`` requests are admitted per step, so the mean step costs one decode step
+  plus ``batch / output`` times the marginal cost of a prompt: the mixed step
+  (``prefill_tokens`` = prompt, :func:`joulecast.models.build.build_workload`) minus the plain
+  one, in time and in energy. Spreading the prompt thinly over every step instead would wake
+  most experts of a MoE model in every step;
 * **execution**: CUDA graphs (no per-op host time), vLLM's flash attention, default clocks
   (the maximum, lowered by the model where the 700 W limit binds).
 
@@ -47,7 +50,8 @@ class ServingRow:
     model: str
     batch: int
     context: int
-    itl_s: float
+    prompts_per_step: float
+    step_s: float
     power_w: float
     energy_per_token_j: float
     pred_step_s: float
@@ -59,9 +63,9 @@ class ServingRow:
 
     @property
     def errors(self) -> tuple[float, float, float]:
-        """Signed relative errors of ITL, power, energy per token."""
+        """Signed relative errors of step time, power, energy per token."""
         return (
-            self.pred_step_s / self.itl_s - 1,
+            self.pred_step_s / self.step_s - 1,
             self.pred_power_w / self.power_w - 1,
             self.pred_energy_per_token_j / self.energy_per_token_j - 1,
         )
@@ -92,20 +96,32 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
             context = int(prompt + out_len / 2)
             try:
                 decode = build_workload(r["model_id"], batch=batch, phase="decode", context=context)
+                mixed = build_workload(
+                    r["model_id"],
+                    batch=batch,
+                    phase="decode",
+                    context=context,
+                    prefill_tokens=prompt,
+                )
             except JoulecastError:
                 continue  # a model the front end does not know
             d = estimate(decode, GPU, cuda_graphs=True, detail=False)
+            m = estimate(mixed, GPU, cuda_graphs=True, detail=False)
+            admitted = batch / out_len  # requests admitted (prompts prefilled) per step
+            step_s = d.time_s + admitted * (m.time_s - d.time_s)
+            energy_j = d.energy_j + admitted * (m.energy_j - d.energy_j)
             out.append(
                 ServingRow(
                     task=r["task"],
                     model=r["model_id"],
                     batch=batch,
                     context=context,
-                    itl_s=float(r["median_itl_ms"]) * 1e-3,
+                    prompts_per_step=admitted,
+                    step_s=batch / float(r["output_throughput_tokens_per_sec"]),
                     power_w=float(r["avg_power_watts"]),
                     energy_per_token_j=float(r["energy_per_token_joules"]),
-                    pred_step_s=d.time_s,
-                    pred_power_w=d.avg_power_w,
+                    pred_step_s=step_s,
+                    pred_power_w=energy_j / step_s,
                 )
             )
     return out
@@ -114,7 +130,7 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
 def summary(
     rows: list[ServingRow],
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """(MAPE, bias) of ITL, power and energy per token, in percent."""
+    """(MAPE, bias) of step time, power and energy per token, in percent."""
     e = np.array([r.errors for r in rows]) * 100
     mape = e.__abs__().mean(axis=0)
     bias = e.mean(axis=0)
@@ -139,12 +155,13 @@ def render_markdown(rows: list[ServingRow]) -> list[str]:
         "## H100 serving cross-check (ML.ENERGY v3, never used in fitting)",
         "",
         "Single-GPU bf16 vLLM serving (dense and MoE) on an H100-SXM; each measured "
-        "configuration forecast as one decode step at the measured mean batch (CUDA graphs, "
-        "flash attention, default clocks). The prompts' prefill is not added, but the "
-        "measured power and energy include it (assumptions in "
-        "`joulecast.calibration.serving_check`). MAPE % (mean signed error %).",
+        "configuration forecast as a decode step at the measured mean batch plus its share "
+        "of prompt prefill (CUDA graphs, flash attention, default clocks; assumptions "
+        "in `joulecast.calibration.serving_check`), against the measured mean step time "
+        "(batch ÷ output throughput), power and energy per output token. MAPE % (mean "
+        "signed error %).",
         "",
-        "| rows | n | ITL | power | energy per token |",
+        "| rows | n | step time | power | energy per token |",
         "|---|---|---|---|---|",
         line("all", rows),
         line("batch <= 32", [r for r in rows if r.batch <= 32]),

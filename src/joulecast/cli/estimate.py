@@ -22,6 +22,7 @@ from joulecast.cli.workload_options import (
     ModelOpt,
     PhaseOpt,
     PrecisionOpt,
+    PrefillTokensOpt,
     SeqOpt,
     TraceModeOpt,
     WorkloadFileOpt,
@@ -98,6 +99,7 @@ def estimate_command(
     precision: PrecisionOpt = "bf16",
     attention: AttentionOpt = None,
     image_size: ImageSizeOpt = None,
+    prefill_tokens: PrefillTokensOpt = None,
     trace_mode: TraceModeOpt = False,
     cuda_graphs: CudaGraphsOpt = False,
     sm_clock: Annotated[
@@ -124,6 +126,7 @@ def estimate_command(
         precision=precision,
         attention=attention,
         image_size=image_size,
+        prefill_tokens=prefill_tokens,
         trace_mode=trace_mode,
     ).build(spec)
     est = estimate(wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap, cuda_graphs=cuda_graphs)

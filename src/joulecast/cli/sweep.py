@@ -24,6 +24,7 @@ from joulecast.cli.workload_options import (
     ModelOpt,
     PhaseOpt,
     PrecisionOpt,
+    PrefillTokensOpt,
     SeqOpt,
     TraceModeOpt,
     WorkloadFileOpt,
@@ -184,6 +185,7 @@ def sweep_command(
     precision: PrecisionOpt = "bf16",
     attention: AttentionOpt = None,
     image_size: ImageSizeOpt = None,
+    prefill_tokens: PrefillTokensOpt = None,
     trace_mode: TraceModeOpt = False,
     cuda_graphs: CudaGraphsOpt = False,
     clocks: Annotated[
@@ -237,6 +239,7 @@ def sweep_command(
         precision=precision,
         attention=attention,
         image_size=image_size,
+        prefill_tokens=prefill_tokens,
         trace_mode=trace_mode,
     )
     points: list[SweepPoint] = []

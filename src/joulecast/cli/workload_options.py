@@ -31,6 +31,14 @@ ContextOpt = Annotated[int | None, typer.Option(min=1, help="KV-cache length for
 PrecisionOpt = Annotated[str, typer.Option(help="bf16, fp16, fp32 or fp8.")]
 AttentionOpt = Annotated[str | None, typer.Option(help="eager, sdpa or flash.")]
 ImageSizeOpt = Annotated[int | None, typer.Option(min=1)]
+PrefillTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--prefill-tokens",
+        min=1,
+        help="Decode: prompt tokens prefilled in the same step (serving engines' chunked prefill).",
+    ),
+]
 CudaGraphsOpt = Annotated[
     bool,
     typer.Option(
@@ -59,6 +67,7 @@ class WorkloadOptions:
     attention: str | None = None
     image_size: int | None = None
     trace_mode: bool = False
+    prefill_tokens: int | None = None
 
     def build(self, gpu: GPUSpec) -> Workload:
         """The pass these options describe, checked against ``gpu`` (fp8 support, memory).
@@ -108,6 +117,7 @@ class WorkloadOptions:
             "precision": self.precision,
             "attention": self.attention,
             "image_size": self.image_size,
+            "prefill_tokens": self.prefill_tokens,
         }
         need = memory_required_bytes(cfg, **kwargs)
         if need > gpu.memory_capacity_bytes:

@@ -46,10 +46,13 @@ class Request:
     image_size: int | None
     trace: bool
     head: bool
+    prefill: int = 0
 
     @property
     def step(self) -> Step:
-        return Step(batch=self.batch, seq=self.seq, past=self.past, phase=self.phase)
+        return Step(
+            batch=self.batch, seq=self.seq, past=self.past, phase=self.phase, prefill=self.prefill
+        )
 
 
 def resolve_request(
@@ -64,10 +67,12 @@ def resolve_request(
     image_size: int | None = None,
     trace_mode: bool = False,
     lm_head: bool | None = None,
+    prefill_tokens: int | None = None,
 ) -> Request:
     """Validate and normalise the arguments of :func:`build_workload`."""
     cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
     _positive("batch", batch)
+    _positive("prefill_tokens", prefill_tokens)
     _positive("seq", seq)
     _positive("image_size", image_size)
     if context is not None and (
@@ -102,6 +107,11 @@ def resolve_request(
         return Request(cfg, batch, 1, 0, "prefill", backend, num, size, trace_mode, False)
     if image_size is not None:
         raise WorkloadError(f"{cfg.id} is a text model: image_size does not apply")
+    if prefill_tokens is not None and (phase != "decode" or backend != "flash"):
+        raise WorkloadError(
+            "prefill tokens mix a prompt chunk into a decode step: they need phase decode and "
+            "the flash attention back end (a serving engine)"
+        )
     if phase == "decode":
         if not cfg.is_decoder:
             raise WorkloadError(f"{cfg.id} is an encoder: it has no decode phase")
@@ -120,7 +130,19 @@ def resolve_request(
     head = cfg.is_decoder and not trace_mode if lm_head is None else lm_head
     if head and not cfg.is_decoder:
         raise WorkloadError(f"{cfg.id} is an encoder: it has no LM head")
-    return Request(cfg, batch, new, past, phase, backend, num, None, trace_mode, head)  # type: ignore[arg-type]
+    return Request(
+        cfg,
+        batch,
+        new,
+        past,
+        phase,  # type: ignore[arg-type]
+        backend,
+        num,
+        None,
+        trace_mode,
+        head,
+        prefill_tokens or 0,
+    )
 
 
 def build_workload(
@@ -135,6 +157,7 @@ def build_workload(
     image_size: int | None = None,
     trace_mode: bool = False,
     lm_head: bool | None = None,
+    prefill_tokens: int | None = None,
 ) -> Workload:
     """Build the kernel sequence of one forward pass (prefill) or one decode step.
 
@@ -154,6 +177,9 @@ def build_workload(
         trace_mode: reproduce the EnergAIzer kernel lists (base model, no LM head, only the
             op types that tracer kept, its conventions).
         lm_head: add the LM head on the last position (default: decoders outside trace mode).
+        prefill_tokens: decode with the flash back end only: prompt tokens a serving engine
+            prefills in the same step (chunked prefill). They join every projection, MLP and
+            norm and get their own causal attention; the step still emits ``batch`` tokens.
 
     Returns:
         The operator list; its name encodes the request.
@@ -173,6 +199,7 @@ def build_workload(
         image_size=image_size,
         trace_mode=trace_mode,
         lm_head=lm_head,
+        prefill_tokens=prefill_tokens,
     )
     cfg = req.cfg
     fused = req.backend == "flash" and cfg.family not in ("gpt2", "opt", "bert", "vit")
@@ -193,7 +220,9 @@ def build_workload(
     shape = (
         f"img{req.image_size}"
         if cfg.is_vision
-        else f"s{req.seq}" + (f"_ctx{req.past}" if req.past else "")
+        else f"s{req.seq}"
+        + (f"_ctx{req.past}" if req.past else "")
+        + (f"_pf{req.prefill}" if req.prefill else "")
     )
     name = f"{cfg.id}_{req.phase}_b{req.batch}_{shape}_{req.numerics.name}_{req.backend}" + (
         "_trace" if req.trace else ""
@@ -243,6 +272,7 @@ def memory_breakdown(
     precision: str = "bf16",
     attention: Backend | None = None,
     image_size: int | None = None,
+    prefill_tokens: int | None = None,
 ) -> MemoryBreakdown:
     """Weights, KV cache and peak transient activations of a request (same arguments as
     :func:`build_workload`). Activations are the largest live tensors of one layer, not a
@@ -256,6 +286,7 @@ def memory_breakdown(
         precision=precision,
         attention=attention,
         image_size=image_size,
+        prefill_tokens=prefill_tokens,
     )
     cfg, num = req.cfg, req.numerics
     act = num.act.bytes
@@ -273,7 +304,9 @@ def memory_breakdown(
         return MemoryBreakdown(weights, 0.0, activations)
     kv_tokens = req.past + req.seq
     kv = req.batch * kv_tokens * kv_cache_elements_per_token(cfg, req.backend, kv_tokens) * act
-    t = req.batch * req.seq
+    if req.prefill:
+        kv += req.prefill * kv_cache_elements_per_token(cfg, req.backend, req.prefill) * act
+    t = req.batch * req.seq + req.prefill
     width = max(
         cfg.heads * cfg.dim_head + 2 * cfg.kv_heads * cfg.dim_head,
         2 * (cfg.intermediate_size_mlp or cfg.ffn)
@@ -298,6 +331,7 @@ def memory_required_bytes(
     precision: str = "bf16",
     attention: Backend | None = None,
     image_size: int | None = None,
+    prefill_tokens: int | None = None,
 ) -> float:
     """Total bytes (weights + KV cache + activations) a request needs on one GPU."""
     return memory_breakdown(
@@ -309,4 +343,5 @@ def memory_required_bytes(
         precision=precision,
         attention=attention,
         image_size=image_size,
+        prefill_tokens=prefill_tokens,
     ).total_bytes

@@ -13,6 +13,7 @@ Two graphs are produced:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from joulecast.models.graph import EagerStyle, Emitter, attention_core
 from joulecast.models.registry import ModelConfig
@@ -28,20 +29,34 @@ class Step:
         seq: new tokens per sequence (the prompt in prefill, 1 in plain decode).
         past: tokens already in the KV cache of each sequence.
         phase: "prefill" or "decode".
+        prefill: prompt tokens prefilled in the same decode step (a serving engine's chunked
+            prefill: one more sequence, starting at position 0, batched into every
+            token-parallel op; its attention is a separate causal prefill).
     """
 
     batch: int
     seq: int
     past: int
     phase: str
+    prefill: int = 0
 
     @property
     def tokens(self) -> int:
-        return self.batch * self.seq
+        """Tokens every token-parallel op (projections, MLP, norms) processes."""
+        return self.batch * self.seq + self.prefill
 
     @property
     def kv(self) -> int:
         return self.past + self.seq
+
+
+def attend(e: Emitter, st: Step, **kw: Any) -> None:
+    """The step's attention: the sequences of the batch against their KV cache and, in a mixed
+    serving step, the prefilled prompt chunk against itself (causal, not paged)."""
+    attention_core(e, batch=st.batch, seq_q=st.seq, seq_kv=st.kv, **kw)
+    if st.prefill:
+        kw["paged"] = False
+        attention_core(e, batch=1, seq_q=st.prefill, seq_kv=st.prefill, **kw)
 
 
 def _quant_attention(cfg: ModelConfig) -> bool:
@@ -80,12 +95,10 @@ def _gpt2(cfg: ModelConfig, e: Emitter, st: Step, backend: str) -> None:
         e.layernorm(t, h)
         e.linear(t, h, 3 * h)  # c_attn (Conv1D addmm)
         kv_cache_write(e, cfg, st, backend, heads, hd)
-        attention_core(
+        attend(
             e,
+            st,
             backend=backend,
-            batch=st.batch,
-            seq_q=st.seq,
-            seq_kv=st.kv,
             heads=heads,
             kv_heads=heads,
             head_dim=hd,
@@ -121,12 +134,10 @@ def _opt(cfg: ModelConfig, e: Emitter, st: Step, backend: str) -> None:
         e.linear(t, h, h)  # k_proj
         e.linear(t, h, h)  # v_proj
         kv_cache_write(e, cfg, st, backend, heads, hd)
-        attention_core(
+        attend(
             e,
+            st,
             backend=backend,
-            batch=st.batch,
-            seq_q=st.seq,
-            seq_kv=st.kv,
             heads=heads,
             kv_heads=heads,
             head_dim=hd,
@@ -256,12 +267,10 @@ def gqa_attention(e: Emitter, cfg: ModelConfig, st: Step, backend: str, layer: i
         # attention sinks: logits are concatenated with one sink column, softmaxed, sliced
         style = EagerStyle(pre=("scalar_mul", "pointwise_add"), fp32_softmax=True)
         e.copy(st.batch * heads * st.seq * (st.kv + 1))
-    attention_core(
+    attend(
         e,
+        st,
         backend=backend,
-        batch=st.batch,
-        seq_q=st.seq,
-        seq_kv=st.kv,
         heads=heads,
         kv_heads=kvh,
         head_dim=hd,

@@ -14,13 +14,14 @@ from __future__ import annotations
 from joulecast.models.decoder import (
     Step,
     apply_rotary,
+    attend,
     ceil_div,
     gated_mlp,
     kv_cache_write,
     norm,
     paged_decode,
 )
-from joulecast.models.graph import EagerStyle, Emitter, attention_core
+from joulecast.models.graph import EagerStyle, Emitter
 from joulecast.models.registry import ModelConfig
 from joulecast.workload.ir import Precision
 
@@ -116,12 +117,10 @@ def mla_attention(e: Emitter, cfg: ModelConfig, st: Step, backend: str) -> None:
     if backend == "flash" and st.phase == "decode":
         e.copy(t * (lora + rope))  # latent cache write
         e.bmm(heads, t, lora, nope)  # q_nope @ W_UK
-        attention_core(
+        attend(
             e,
+            st,
             backend="flash",
-            batch=st.batch,
-            seq_q=st.seq,
-            seq_kv=st.kv,
             heads=heads,
             kv_heads=1,
             head_dim=lora + rope,
@@ -138,12 +137,10 @@ def mla_attention(e: Emitter, cfg: ModelConfig, st: Step, backend: str) -> None:
             e.copy(t * (lora + rope))
         else:
             kv_cache_write(e, cfg, st, backend, heads, qk)
-        attention_core(
+        attend(
             e,
+            st,
             backend=backend,
-            batch=st.batch,
-            seq_q=st.seq,
-            seq_kv=st.kv,
             heads=heads,
             kv_heads=heads,
             head_dim=qk,
