@@ -1,7 +1,10 @@
 """Power model: idle(f) plus energy per event times event count.
 
 ``E_pass = idle(f)·T + (V/V_ref)²·[busy_w·t_busy + e_sm·SM-cycles + e_tc·tensor FLOPs
-+ e_fp·CUDA FLOPs + e_l2·L2 bytes] + e_dram·DRAM bytes``; average power is ``E_pass / T``.
++ e_fp·CUDA FLOPs + e_l2·L2 bytes + e_el·elements] + e_dram·DRAM bytes``; average power is
+``E_pass / T``. ``elements`` counts the elements pointwise and row-wise kernels process: each
+costs address arithmetic, a load, a store and register traffic whatever its math, while
+``e_fp`` prices the math itself (a GELU's erf, a softmax's exp).
 Every coefficient is non-negative; they are fitted by :mod:`joulecast.calibration.fit`.
 """
 
@@ -22,9 +25,10 @@ FEATURES = (
     "cuda_pj_per_flop",
     "l2_pj_per_byte",
     "dram_pj_per_byte",
+    "element_pj",
 )
 # Feature units -> coefficient units (W·s, pJ per event).
-_UNIT = np.array([1.0, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12])
+_UNIT = np.array([1.0, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12])
 
 
 def event_matrix(
@@ -53,6 +57,7 @@ def event_matrix(
     ev[..., 3] = np.where(ffma_gemm | attn, 0.0, simt)[:, None] * v2
     ev[..., 4] = cw.l2_bytes[:, None] * v2
     ev[..., 5] = cw.dram_bytes[:, None]
+    ev[..., 6] = cw.elements[:, None] * v2
     return np.asarray(ev * _UNIT, dtype=np.float64)
 
 

@@ -47,6 +47,7 @@ class CompiledWorkload:
     tensor_math: NDArray[np.bool_]
     sm_fraction: NDArray[np.float64]
     launches: NDArray[np.float64]
+    elements: NDArray[np.float64]
     gemm_like: NDArray[np.bool_]
     tensor_energy_scale: NDArray[np.float64]
 
@@ -109,6 +110,7 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
         tensor_math=np.array([c.tensor_math for c in costs], dtype=bool),
         sm_fraction=col("sm_fraction"),
         launches=col("launches"),
+        elements=col("elements"),
         gemm_like=np.array(
             [c.op_class in (OpClass.GEMM, OpClass.ATTENTION) for c in costs], dtype=bool
         ),

@@ -8,7 +8,7 @@
   squares on log time (rows weigh by relative error). The fixed GPU cycles per kernel are not
   fitted (collinear with host time); they come from back-to-back timings of the smallest GEMMs
   (see ``TimeParams.kernel_latency_cycles``);
-* **power** (6 non-negative energies, plus idle power where the part has no measured idle table):
+* **power** (7 non-negative energies, plus idle power where the part has no measured idle table):
   non-negative least squares of measured energy minus idle energy on the event counts of the
   fitted time model, rows weighted by 1/energy (relative error).
 

@@ -51,6 +51,9 @@ class PowerParams(BaseModel):
     cuda_pj_per_flop: float = Field(3.0, ge=0, description="CUDA-core FLOP")
     l2_pj_per_byte: float = Field(5.0, ge=0)
     dram_pj_per_byte: float = Field(30.0, ge=0)
+    element_pj: float = Field(
+        0.0, ge=0, description="per element a pointwise or row-wise kernel processes"
+    )
     idle_offset_w: float = Field(0.0, description="correction added to the idle(f) curve")
 
 

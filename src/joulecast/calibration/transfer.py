@@ -44,6 +44,7 @@ def transfer(coeffs: GpuCoefficients, src: GPUSpec, dst: GPUSpec) -> GpuCoeffici
             "tensor_pj_per_flop": p.tensor_pj_per_flop * node,
             "cuda_pj_per_flop": p.cuda_pj_per_flop * node,
             "l2_pj_per_byte": p.l2_pj_per_byte * node,
+            "element_pj": p.element_pj * node,
             "sm_pj_per_cycle": p.sm_pj_per_cycle * node,
             "busy_w": p.busy_w * dst.sm_count / src.sm_count,
             "dram_pj_per_byte": p.dram_pj_per_byte * dram,

@@ -62,6 +62,7 @@ class OpCost:
     tensor_math: bool
     sm_fraction: float
     launches: float = 1.0
+    elements: float = 0.0
 
 
 def cost_of(op: Op, gpu: GPUSpec) -> OpCost:

@@ -54,4 +54,5 @@ def pointwise_cost(op: Elementwise | Embedding | Copy, gpu: GPUSpec) -> OpCost:
         math_cycles=cycles,
         tensor_math=False,
         sm_fraction=frac,
+        elements=elements,
     )

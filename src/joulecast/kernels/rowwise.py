@@ -56,4 +56,5 @@ def rowwise_cost(op: Softmax | LayerNorm | RMSNorm | Reduction, gpu: GPUSpec) ->
         math_cycles=cycles,
         tensor_math=False,
         sm_fraction=frac,
+        elements=elements,
     )
