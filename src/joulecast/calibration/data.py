@@ -13,7 +13,14 @@ from joulecast.workload.energaizer import load_energaizer
 from joulecast.workload.ir import Workload
 
 # Measurement sets and the GPU each was taken on.
-MEASUREMENT_GPUS = {"a100": "a100-pcie-40gb", "a10": "a10", "dvfs": "a100-pcie-40gb"}
+MEASUREMENT_GPUS = {
+    "a100": "a100-pcie-40gb",
+    "a10": "a10",
+    "dvfs": "a100-pcie-40gb",
+    "h100": "h100-sxm",
+}
+# Sets of parts joulecast is never fitted on: when present, ``validate`` reports them as forecasts.
+FORECAST_SETS = ("h100",)
 # A run whose window is shorter than this crashed (see the data README): drop it.
 MIN_WINDOW_S = 5.0
 # A measured mean clock this far below the requested one means power-cap throttling (clocks are
@@ -181,6 +188,14 @@ def training_rows(data_dir: Path, set_name: str) -> list[Measurement]:
     for extra in EXTRA_TRAINING_SETS.get(set_name, ()):
         rows += calibration_rows(data_dir, extra)
     return rows
+
+
+def forecast_rows(data_dir: Path, set_name: str) -> list[Measurement]:
+    """Valid rows of a forecast set (no kernel list needed: the front end builds every pass);
+    empty when the set's file is absent."""
+    if not (data_dir / "energaizer" / "measurements" / f"{set_name}.csv").is_file():
+        return []
+    return [r for r in read_measurements(data_dir, set_name) if r.valid]
 
 
 def calibration_rows(data_dir: Path, set_name: str, precision: str = "bf16") -> list[Measurement]:

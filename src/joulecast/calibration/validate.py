@@ -23,8 +23,11 @@ import numpy as np
 from scipy.optimize import nnls
 
 from joulecast.calibration.data import (
+    FORECAST_SETS,
+    MEASUREMENT_GPUS,
     Measurement,
     calibration_rows,
+    forecast_rows,
     read_measurements,
     training_rows,
 )
@@ -84,8 +87,9 @@ class GpuReport:
     fp32: list[Prediction] = field(default_factory=list)
 
 
-def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients) -> list[Prediction]:
-    """Run the estimator on each row at its requested clock."""
+def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients | None) -> list[Prediction]:
+    """Run the estimator on each row at its requested clock (``coeffs=None``: the shipped or
+    physics-transferred coefficients of the row's GPU)."""
     out = []
     for r in rows:
         e = estimate(
@@ -210,6 +214,26 @@ def dvfs_report(data_dir: Path) -> DvfsReport:
     return DvfsReport(fit_900, lomo)
 
 
+@dataclass
+class ForecastReport:
+    """Rows of a part joulecast is never fitted on, predicted with transferred coefficients."""
+
+    set_name: str
+    gpu: str
+    preds: list[Prediction]
+
+
+def forecast_reports(data_dir: Path) -> list[ForecastReport]:
+    """Every forecast set present in the data folder (e.g. ``h100.csv``), all valid rows."""
+    out = []
+    for set_name in FORECAST_SETS:
+        rows = forecast_rows(data_dir, set_name)
+        if rows:
+            gpu = MEASUREMENT_GPUS[set_name]
+            out.append(ForecastReport(set_name, gpu, predict_rows(rows, None)))
+    return out
+
+
 def launch_bound(p: Prediction) -> bool:
     """Batch-1 passes with short sequences (≤ 256 tokens), where host dispatch dominates."""
     return p.row.batch == 1 and (p.row.seq or 0) <= 256 and p.row.seq is not None
@@ -224,13 +248,19 @@ E2E_TARGETS = {"time": 7.0, "power": 4.0, "energy": 8.0}
 FAMILY_POWER_TARGET = 8.0
 LAUNCH_BOUND_TIME_TARGET = 10.0
 DVFS_TARGETS = {"time": 8.0, "power": 5.0, "energy": 8.0}
+# Forecast of a part never fitted (H100-SXM prefill passes): power and energy only.
+FORECAST_TARGETS = {"power": 5.0, "energy": 10.0}
 
 
 def _check(value: float, target: float) -> str:
     return f"{value:.1f} (target ≤ {target:g}): {'met' if value <= target else '**missed**'}"
 
 
-def targets_table(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> list[str]:
+def targets_table(
+    reports: Sequence[GpuReport],
+    dvfs: DvfsReport | None,
+    forecasts: Sequence[ForecastReport] = (),
+) -> list[str]:
     """Markdown rows comparing the leave-one-model-out figures with the project's targets."""
     lines = ["| protocol | quantity | result |", "|---|---|---|"]
     for r in reports:
@@ -256,6 +286,13 @@ def targets_table(reports: Sequence[GpuReport], dvfs: DvfsReport | None) -> list
         t, w, e = mape(dvfs.lomo)
         for name, value in (("time", t), ("power", w), ("energy", e)):
             lines.append(f"| DVFS leave model out | {name} | {_check(value, DVFS_TARGETS[name])} |")
+    for f in forecasts:
+        _, w, e = mape(f.preds)
+        for name, value in (("power", w), ("energy", e)):
+            lines.append(
+                f"| {f.gpu} forecast (never fitted) | {name} | "
+                f"{_check(value, FORECAST_TARGETS[name])} |"
+            )
     return lines
 
 
@@ -263,12 +300,13 @@ def render_markdown(
     reports: Sequence[GpuReport],
     dvfs: DvfsReport | None,
     serving: Sequence[ServingRow] = (),
+    forecasts: Sequence[ForecastReport] = (),
 ) -> str:
     """The accuracy tables as Markdown (docs/accuracy.md)."""
     lines = [
         "## Targets (leave-one-model-out)",
         "",
-        *targets_table(reports, dvfs),
+        *targets_table(reports, dvfs, forecasts),
         "",
         "## End-to-end accuracy (MAPE %, time | power | energy)",
         "",
@@ -323,6 +361,26 @@ def render_markdown(
             f"{len(dvfs.lomo)} | {_fmt(mape(dvfs.lomo))} | "
             f"{_fmt(mape(thr_lomo))} ({len(thr_lomo)}) |",
         ]
+    for f in forecasts:
+        lines += [
+            "",
+            f"## Forecast: {f.gpu} (`{f.set_name}.csv`, never used in fitting)",
+            "",
+            "Every valid row, estimated at its requested clock with the physics-transferred "
+            "coefficients (docs/hardware.md). MAPE %, time | power | energy.",
+            "",
+            "| model | rows | time / power / energy | mean signed (time, power, energy) |",
+            "|---|---|---|---|",
+        ]
+        groups = {
+            m: [p for p in f.preds if p.row.model == m]
+            for m in sorted({p.row.model for p in f.preds})
+        }
+        groups["all"] = list(f.preds)
+        for label, sub in groups.items():
+            bias = np.mean([p.errors for p in sub], axis=0) * 100
+            signed = ", ".join(f"{b:+.1f}" for b in bias)
+            lines.append(f"| {label} | {len(sub)} | {_fmt(mape(sub))} | {signed} |")
     lines += serving_markdown(list(serving))
     return "\n".join(lines) + "\n"
 

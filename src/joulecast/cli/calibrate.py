@@ -107,6 +107,7 @@ def validate_command(
     from joulecast.calibration.validate import (
         GPU_SETS,
         dvfs_report,
+        forecast_reports,
         gpu_report,
         plot,
         render_markdown,
@@ -124,8 +125,9 @@ def validate_command(
         dv = dvfs_report(data) if dvfs else None
         progress.advance(task)
         served = serving_rows(data) if serving else []
+        forecasts = forecast_reports(data)
         progress.advance(task)
-    text = render_markdown(reports, dv, served)
+    text = render_markdown(reports, dv, served, forecasts)
     Console().print(Markdown(text))
     if markdown is not None:
         markdown.write_text(
