@@ -147,14 +147,16 @@ def test_sliding_window_prefill_streams_only_the_window() -> None:
 
 def test_attention_softmax_is_charged_at_ffma_energy() -> None:
     from joulecast.power import FEATURES, event_matrix
-    from joulecast.timeline import FFMA_ENERGY_VS_BF16_TENSOR
+    from joulecast.timeline import FFMA_ENERGY_VS_BF16_TENSOR, ffma_vs_tensor_energy
 
     spec = load_gpu("h100-sxm")
+    # The H100's tensor datapath is twice the A100's: one FFMA costs 16 of its tensor FLOPs.
+    assert ffma_vs_tensor_energy(spec) == pytest.approx(2 * FFMA_ENERGY_VS_BF16_TENSOR, rel=1e-3)
     op = Attention(4, 32, 2048, 2048, 128, kv_heads=8)
     cw = compile_workload(Workload("attn", (op,)), spec)
     c = cw.costs[0]
     ev = event_matrix(cw, np.ones((1, 1)), np.array([1000.0]), np.ones(1))[0, 0] / 1e-12
     tensor = ev[FEATURES.index("tensor_pj_per_flop")]
-    expected = c.tensor_flops + FFMA_ENERGY_VS_BF16_TENSOR * (c.cuda_flops + 4.0 * c.xu_ops)
+    expected = c.tensor_flops + ffma_vs_tensor_energy(spec) * (c.cuda_flops + 4.0 * c.xu_ops)
     assert tensor == pytest.approx(expected)
     assert ev[FEATURES.index("cuda_pj_per_flop")] == 0.0

@@ -57,11 +57,23 @@ _TENSOR_ENERGY_SCALE = {"fp4": 0.35, "fp8": 0.55, "int8": 0.5, "fp16": 1.0, "bf1
 _TENSOR_ENERGY_SCALE.update({"tf32": 1.8, "fp32": 1.8, "fp64": 4.0})
 
 
-# A CUDA-core GEMM's FFMA FLOP costs about 8x a bf16 tensor-core FLOP (operand delivery through
-# the register file per FMA instead of per MMA tile). The bf16 measurements cannot identify this
-# ratio, so it is fixed by physics (docs/method.md), and CUDA-core GEMM FLOPs are charged through
-# the tensor-FLOP coefficient.
+# A CUDA-core GEMM's FFMA FLOP costs about 8x a bf16 tensor-core FLOP of an A100-width tensor
+# core (2,048 FLOP/clk/SM; operand delivery through the register file per FMA instead of per MMA
+# tile). The bf16 measurements cannot identify this ratio, so it is fixed by physics
+# (docs/method.md), and CUDA-core GEMM FLOPs are charged through the tensor-FLOP coefficient.
+# Tensor energy per FLOP falls with the datapath width (a wider MMA amortises the same operand
+# delivery over more FLOPs) while an FFMA does not, so on other widths the ratio scales with it.
 FFMA_ENERGY_VS_BF16_TENSOR = 8.0
+REFERENCE_TENSOR_FLOPS_PER_CLK_SM = 2048.0
+
+
+def ffma_vs_tensor_energy(gpu: GPUSpec) -> float:
+    """Energy of an FFMA FLOP in units of ``gpu``'s bf16 tensor FLOP."""
+    return (
+        FFMA_ENERGY_VS_BF16_TENSOR
+        * gpu.tensor_flops_per_clk_per_sm()
+        / (REFERENCE_TENSOR_FLOPS_PER_CLK_SM)
+    )
 
 
 def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
@@ -88,7 +100,7 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
         [
             _TENSOR_ENERGY_SCALE.get(str(getattr(op, "precision", "bf16")), 1.0)
             if c.tensor_math
-            else FFMA_ENERGY_VS_BF16_TENSOR
+            else ffma_vs_tensor_energy(gpu)
             for op, c in zip(uniques, costs, strict=True)
         ]
     )

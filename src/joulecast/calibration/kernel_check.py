@@ -54,7 +54,7 @@ from joulecast.dvfs import dvfs_curve, regulated_power_w
 from joulecast.errors import CalibrationError, DataNotFoundError
 from joulecast.estimator import coefficients_for
 from joulecast.hardware.spec import GPUSpec, load_gpu
-from joulecast.power import coefficient_vector, event_matrix
+from joulecast.power import FEATURES, coefficient_vector, event_matrix
 from joulecast.timeline import compile_workload, kernel_times
 from joulecast.workload.ir import Attention, Copy, Elementwise, Gemm, Op, Precision, Workload
 
@@ -523,6 +523,55 @@ def predict(
     )
 
 
+def events_at_measured_latency(
+    rows: KernelRows,
+    select: NDArray[np.bool_],
+    gpu: GPUSpec | None = None,
+    coefficients: GpuCoefficients | None = None,
+) -> tuple[FloatArray, float]:
+    """Per-call energy events of the selected rows at the part's maximum clock, with the
+    time-proportional events (busy power, SM-cycles) taken over the *measured* latency.
+
+    This isolates the power model from the latency model: ``events @ coefficients + idle ·
+    latency`` is the energy per call the power model gives when the time is known.
+
+    Returns:
+        (events of shape (selected rows, features), in J per unit coefficient; idle power W).
+    """
+    spec = gpu if gpu is not None else load_gpu(rows.table.gpu)
+    coeffs = coefficients if coefficients is not None else coefficients_for(spec)
+    idx = np.flatnonzero(select)
+    if len(idx) == 0:
+        raise CalibrationError(f"{rows.table.name}: no rows selected")
+    per_row = len(rows.ops[0])
+    cw = compile_workload(
+        Workload(rows.table.name, tuple(op for i in idx for op in rows.ops[i])), spec
+    )
+    clock = np.array([float(spec.max_clock_mhz)])
+    curve = dvfs_curve(spec)
+    t_u = kernel_times(cw, coeffs.time, clock)
+    ev = event_matrix(cw, t_u, clock, curve.v2_ratio(clock, coeffs.ref_clock_mhz))[:, 0, :]
+    n = len(idx)
+    ev_row = ev[cw.order].reshape(n, per_row, -1).sum(axis=1)
+    t_row = t_u[cw.order, 0].reshape(n, per_row).sum(axis=1)
+    time_cols = [FEATURES.index("busy_w"), FEATURES.index("sm_pj_per_cycle")]
+    ev_row[:, time_cols] *= (rows.latency_s[idx] / t_row)[:, None]
+    idle = float(curve.idle_power(clock)[0]) + coeffs.power.idle_offset_w
+    return np.asarray(ev_row, dtype=np.float64), idle
+
+
+def unthrottled_reliable(rows: KernelRows) -> NDArray[np.bool_]:
+    """Rows whose power rests on >= 3 NVML samples and sits below 97 % of the power limit (the
+    limiter did not hold them, so they ran at the maximum clock)."""
+    assert rows.power_w is not None and rows.power_limit_w is not None
+    return np.asarray(
+        power_reliable(rows.latency_s) & (rows.power_w < UNTHROTTLED_FRACTION * rows.power_limit_w)
+    )
+
+
+UNTHROTTLED_FRACTION = 0.97
+
+
 # Metrics
 
 
@@ -746,6 +795,29 @@ def _power_section(preds: Sequence[KernelPrediction]) -> list[str]:
             se = error_stats(p.energy_j[mask], meas_e[mask])
             out.append(f"| {p.rows.table.name} | power | {subset} | {_stats_cells(sp)} |")
             out.append(f"| {p.rows.table.name} | energy | {subset} | {_stats_cells(se)} |")
+    out += [
+        "",
+        "### The power model alone: energy per call at the measured latency",
+        "",
+        "Unthrottled rows of >= 0.1 ms (below 97 % of the limit, so at the maximum clock), with",
+        "the time-proportional events taken over the measured latency: what the energy per event",
+        "gets right when the time is known. Errors in %.",
+        "",
+        f"| table | {_STATS_HEAD} |",
+        f"|---|{_STATS_RULE}|",
+    ]
+    for p in withp:
+        assert p.rows.power_w is not None
+        sel = unthrottled_reliable(p.rows)
+        if not sel.any():
+            continue
+        spec = load_gpu(p.gpu)
+        coeffs = coefficients_for(spec)
+        ev, idle = events_at_measured_latency(p.rows, sel, spec, coeffs)
+        lat = p.rows.latency_s[sel]
+        pred_e = ev @ coefficient_vector(coeffs.power) + idle * lat
+        meas_e = p.rows.power_w[sel] * lat
+        out.append(f"| {p.rows.table.name} | {_stats_cells(error_stats(pred_e, meas_e))} |")
     out += [
         "",
         "### Power by measured size, rows >= 0.1 ms (MAPE % / bias %, rows; mean W measured → "

@@ -38,7 +38,6 @@ from joulecast.hardware.spec import MemoryTechnology
 ANCHOR_TABLE = "h200 gemm bf16"
 ANCHOR_GPU = "h200"
 MAX_M = 16
-CAP_FRACTION = 0.97
 FILE_NAME = "memory_energy.yaml"
 
 
@@ -79,45 +78,24 @@ def fit_memory_energy(data_dir: Path | None = None) -> MemoryEnergy:
     # Imported here: kernel_check imports the estimator, which reads this module's shipped value.
     from joulecast.calibration import kernel_check as kc
     from joulecast.calibration.transfer import physics_coefficients
-    from joulecast.dvfs import dvfs_curve
     from joulecast.hardware.spec import load_gpu
-    from joulecast.power import FEATURES, coefficient_vector, event_matrix
-    from joulecast.timeline import compile_workload, kernel_times
-    from joulecast.workload.ir import Workload
+    from joulecast.power import FEATURES, coefficient_vector
 
     spec = load_gpu(ANCHOR_GPU)
     rows = kc.read_table(kc.table_by_name(ANCHOR_TABLE), data_dir)
-    assert rows.power_w is not None and rows.power_limit_w is not None
-    keep = (
-        (rows.features["m"] <= MAX_M)
-        & kc.power_reliable(rows.latency_s)
-        & (rows.power_w < CAP_FRACTION * rows.power_limit_w)
-    )
-    idx = np.flatnonzero(keep)
-    if len(idx) < 10:
-        raise CalibrationError(f"{ANCHOR_TABLE}: only {len(idx)} weight-streaming rows usable")
+    assert rows.power_w is not None
+    keep = (rows.features["m"] <= MAX_M) & kc.unthrottled_reliable(rows)
+    if keep.sum() < 10:
+        raise CalibrationError(f"{ANCHOR_TABLE}: only {keep.sum()} weight-streaming rows usable")
     coeffs = physics_coefficients(spec)
-    per_row = len(rows.ops[0])
-    cw = compile_workload(
-        Workload("hbm-anchor", tuple(op for i in idx for op in rows.ops[i])), spec
-    )
-    clock = np.array([float(spec.max_clock_mhz)])
-    curve = dvfs_curve(spec)
-    t_u = kernel_times(cw, coeffs.time, clock)
-    ev = event_matrix(cw, t_u, clock, curve.v2_ratio(clock, coeffs.ref_clock_mhz))[:, 0, :]
-    n = len(idx)
-    ev_row = ev[cw.order].reshape(n, per_row, -1).sum(axis=1)
-    t_row = t_u[cw.order, 0].reshape(n, per_row).sum(axis=1)
-    latency = rows.latency_s[idx]
-    # Time-proportional events (busy power, SM-cycles) over the measured call, not the model's.
-    time_cols = [FEATURES.index("busy_w"), FEATURES.index("sm_pj_per_cycle")]
-    ev_row[:, time_cols] *= (latency / t_row)[:, None]
+    ev_row, idle = kc.events_at_measured_latency(rows, keep, spec, coeffs)
+    latency = rows.latency_s[keep]
     dram_col = FEATURES.index("dram_pj_per_byte")
     cvec = coefficient_vector(coeffs.power)
     cvec[dram_col] = 0.0
-    idle = float(curve.idle_power(clock)[0])
-    dynamic_j = (rows.power_w[idx] - idle) * latency - ev_row @ cvec
+    dynamic_j = (rows.power_w[keep] - idle) * latency - ev_row @ cvec
     per_byte = dynamic_j / ev_row[:, dram_col]  # events are J per pJ-coefficient
+    n = int(keep.sum())
     p25, p50, p75 = np.percentile(per_byte, [25, 50, 75])
     return MemoryEnergy(
         gpu=spec.id,
@@ -128,7 +106,7 @@ def fit_memory_energy(data_dir: Path | None = None) -> MemoryEnergy:
         rows=n,
         source=(
             f"aiconfigurator {ANCHOR_TABLE}: m <= {MAX_M}, >= 0.1 ms, "
-            f"< {CAP_FRACTION:.0%} of the power limit; median over rows"
+            "< 97% of the power limit; median over rows"
         ),
     )
 

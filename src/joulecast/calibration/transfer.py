@@ -34,14 +34,23 @@ def node_energy_factor(src: GPUSpec, dst: GPUSpec) -> float:
     return dst.process_node_nm / src.process_node_nm
 
 
+def tensor_width_factor(src: GPUSpec, dst: GPUSpec) -> float:
+    """Tensor energy per FLOP of ``dst`` relative to ``src`` from the tensor datapath width:
+    an MMA's operand delivery costs about the same per instruction, so FLOPs per clock per SM
+    divide it. The two calibrated parts bear it out (A10, half the A100's width: 1.8x the A100's
+    fitted energy per FLOP), and so do the H200 kernel tables (docs/hardware.md)."""
+    return src.tensor_flops_per_clk_per_sm() / dst.tensor_flops_per_clk_per_sm()
+
+
 def transfer(coeffs: GpuCoefficients, src: GPUSpec, dst: GPUSpec) -> GpuCoefficients:
     """Map ``src``'s calibrated coefficients onto ``dst`` by physics."""
     node = node_energy_factor(src, dst)
+    width = tensor_width_factor(src, dst)
     dram = DRAM_PJ_PER_BIT[dst.memory_technology] / DRAM_PJ_PER_BIT[src.memory_technology]
     p = coeffs.power
     power = p.model_copy(
         update={
-            "tensor_pj_per_flop": p.tensor_pj_per_flop * node,
+            "tensor_pj_per_flop": p.tensor_pj_per_flop * node * width,
             "cuda_pj_per_flop": p.cuda_pj_per_flop * node,
             "l2_pj_per_byte": p.l2_pj_per_byte * node,
             "element_pj": p.element_pj * node,

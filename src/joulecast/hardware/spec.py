@@ -183,6 +183,12 @@ class GPUSpec(BaseModel):
         """CUDA-core FLOP/s at ``clock_mhz``."""
         return self._tflops(self.cuda_tflops, precision) * 1e12 * clock_mhz / self.spec_clock_mhz
 
+    def tensor_flops_per_clk_per_sm(self) -> float:
+        """Dense bf16 (else fp16) tensor FLOPs one SM completes per clock: the width of its
+        tensor datapath (A10 1,024, A100 2,048, H100 4,096)."""
+        per_s = self.tensor_flops_per_s(Precision.BF16, self.spec_clock_mhz)
+        return per_s / (self.sm_count * self.spec_clock_mhz * 1e6)
+
     def supports_tensor(self, precision: Precision) -> bool:
         """Whether the tensor cores run ``precision`` natively."""
         return precision in self.tensor_tflops
