@@ -70,3 +70,23 @@ def test_serving_rows_without_the_table(tmp_path: Path) -> None:
 
     assert serving_rows(tmp_path) == []
     assert render_markdown([]) == []
+
+
+def test_serving_table_errors_are_one_line(tmp_path: Path) -> None:
+    from joulecast.calibration.serving_check import serving_rows
+    from joulecast.errors import CalibrationError
+
+    table = tmp_path / "mlenergy" / "v3"
+    table.mkdir(parents=True)
+    (table / "llm.csv").write_text("task,model_id\nlm-arena-chat,x\n")
+    with pytest.raises(CalibrationError, match="missing column"):
+        serving_rows(tmp_path)
+    header = (
+        "task,model_id,architecture,weight_precision,gpu_model,num_gpus,avg_batch_size,"
+        "avg_output_len,avg_power_watts,output_throughput_tokens_per_sec,energy_per_token_joules\n"
+    )
+    (table / "llm.csv").write_text(
+        header + "lm-arena-chat,gpt2,Dense Transformer,bfloat16,H100,1,eight,300,400,900,0.4\n"
+    )
+    with pytest.raises(CalibrationError, match="line 2: a value is not a number"):
+        serving_rows(tmp_path)

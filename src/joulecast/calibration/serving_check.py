@@ -34,10 +34,23 @@ from pathlib import Path
 
 import numpy as np
 
-from joulecast.errors import JoulecastError
+from joulecast.errors import CalibrationError, JoulecastError
 
 GPU = "h100-sxm"
 TABLE = Path("mlenergy") / "v3" / "llm.csv"
+REQUIRED_COLUMNS = (
+    "task",
+    "model_id",
+    "architecture",
+    "weight_precision",
+    "gpu_model",
+    "num_gpus",
+    "avg_batch_size",
+    "avg_output_len",
+    "avg_power_watts",
+    "output_throughput_tokens_per_sec",
+    "energy_per_token_joules",
+)
 # Mean prompt tokens per task (the data folder's input_lengths.md: assumed, not measured).
 PROMPT_TOKENS = {"lm-arena-chat": 350, "gpqa": 185, "sourcegraph-fim": 1200}
 
@@ -81,7 +94,11 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
         return []
     out = []
     with path.open(newline="") as fh:
-        for r in csv.DictReader(fh):
+        reader = csv.DictReader(fh)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CalibrationError(f"{path.name}: missing column(s) {', '.join(missing)}")
+        for line, r in enumerate(reader, start=2):
             if (
                 r.get("num_gpus") != "1"
                 or r.get("architecture") not in ("Dense Transformer", "MoE")
@@ -91,8 +108,20 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
             ):
                 continue
             prompt = PROMPT_TOKENS[r["task"]]
-            batch = max(1, round(float(r["avg_batch_size"])))
-            out_len = float(r["avg_output_len"])
+            try:
+                batch = max(1, round(float(r["avg_batch_size"])))
+                out_len = float(r["avg_output_len"])
+                measured = (
+                    float(r["output_throughput_tokens_per_sec"]),
+                    float(r["avg_power_watts"]),
+                    float(r["energy_per_token_joules"]),
+                )
+            except ValueError:
+                raise CalibrationError(
+                    f"{path.name}, line {line}: a value is not a number"
+                ) from None
+            if out_len <= 0 or min(measured) <= 0:
+                raise CalibrationError(f"{path.name}, line {line}: non-positive measurement")
             context = int(prompt + out_len / 2)
             try:
                 decode = build_workload(r["model_id"], batch=batch, phase="decode", context=context)
@@ -117,9 +146,9 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
                     batch=batch,
                     context=context,
                     prompts_per_step=admitted,
-                    step_s=batch / float(r["output_throughput_tokens_per_sec"]),
-                    power_w=float(r["avg_power_watts"]),
-                    energy_per_token_j=float(r["energy_per_token_joules"]),
+                    step_s=batch / measured[0],
+                    power_w=measured[1],
+                    energy_per_token_j=measured[2],
                     pred_step_s=step_s,
                     pred_power_w=energy_j / step_s,
                 )
