@@ -86,3 +86,13 @@ def test_mixed_serving_step_from_the_cli() -> None:
     bad = run("estimate", "--model", "gpt2", "--batch", "2", "--seq", "64", "--prefill-tokens", "8")
     assert bad.returncode == 2 and "need phase decode" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_precision_auto_uses_the_checkpoint_format() -> None:
+    base = ["estimate", "--model", "qwen3-8b", "--batch", "1", "--seq", "256", "--gpu", "h100-sxm"]
+    auto = run(*base, "--precision", "auto", "--format", "json")
+    bf16 = run(*base, "--precision", "bf16", "--format", "json")
+    assert auto.returncode == 0 and bf16.returncode == 0, auto.stderr
+    assert json.loads(auto.stdout)["workload"] == json.loads(bf16.stdout)["workload"]
+    bad = run(*base, "--precision", "int3")
+    assert bad.returncode == 2 and "unsupported precision 'int3'" in bad.stderr

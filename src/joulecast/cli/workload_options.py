@@ -28,7 +28,9 @@ BatchOpt = Annotated[int | None, typer.Option(min=1)]
 SeqOpt = Annotated[int | None, typer.Option(min=1)]
 PhaseOpt = Annotated[str, typer.Option(help="prefill or decode.")]
 ContextOpt = Annotated[int | None, typer.Option(min=1, help="KV-cache length for decode.")]
-PrecisionOpt = Annotated[str, typer.Option(help="bf16, fp16, fp32 or fp8.")]
+PrecisionOpt = Annotated[
+    str, typer.Option(help="bf16, fp16, fp32, fp8, or auto (the checkpoint's own format).")
+]
 AttentionOpt = Annotated[str | None, typer.Option(help="eager, sdpa or flash.")]
 ImageSizeOpt = Annotated[int | None, typer.Option(min=1)]
 PrefillTokensOpt = Annotated[
@@ -102,10 +104,16 @@ class WorkloadOptions:
             if self.model_config is not None
             else str(self.model)
         )
-        prec = Precision(self.precision) if self.precision in set(Precision) else None
+        precision = self.precision.strip().lower()
+        if precision == "auto":  # the checkpoint's own format; mxfp4 experts run as bf16
+            from joulecast.models.registry import load_model_config
+
+            own = (cfg if isinstance(cfg, ModelConfig) else load_model_config(cfg)).weight_precision
+            precision = "bf16" if own == "mxfp4" else own
+        prec = Precision(precision) if precision in set(Precision) else None
         if prec is None:
             raise WorkloadError(
-                f"unsupported precision '{self.precision}' (use bf16, fp16, fp32 or fp8)"
+                f"unsupported precision '{self.precision}' (use bf16, fp16, fp32, fp8 or auto)"
             )
         if prec in (Precision.FP8, Precision.FP4) and not gpu.supports_tensor(prec):
             raise WorkloadError(f"{gpu.id} has no {prec} tensor cores; use bf16 or fp16")
@@ -114,7 +122,7 @@ class WorkloadOptions:
             "seq": self.seq,
             "phase": self.phase,
             "context": self.context,
-            "precision": self.precision,
+            "precision": precision,
             "attention": self.attention,
             "image_size": self.image_size,
             "prefill_tokens": self.prefill_tokens,
