@@ -33,7 +33,6 @@ import numpy as np
 import yaml
 
 from joulecast.errors import CalibrationError
-from joulecast.hardware.spec import MemoryTechnology
 
 ANCHOR_TABLE = "h200 gemm bf16"
 ANCHOR_GPU = "h200"
@@ -121,8 +120,3 @@ def shipped_memory_energy() -> MemoryEnergy | None:
         return MemoryEnergy(**yaml.safe_load(path.read_text()))
     except (OSError, yaml.YAMLError, TypeError) as exc:
         raise CalibrationError(f"cannot read {FILE_NAME}: {exc}".splitlines()[0]) from None
-
-
-def anchor_technology(energy: MemoryEnergy) -> MemoryTechnology:
-    """Memory technology of the part the energy was measured on."""
-    return MemoryTechnology(energy.technology)

@@ -161,7 +161,7 @@ def summary(
 ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """(MAPE, bias) of step time, power and energy per token, in percent."""
     e = np.array([r.errors for r in rows]) * 100
-    mape = e.__abs__().mean(axis=0)
+    mape = np.abs(e).mean(axis=0)
     bias = e.mean(axis=0)
     return (
         (float(mape[0]), float(mape[1]), float(mape[2])),

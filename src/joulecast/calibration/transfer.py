@@ -82,7 +82,7 @@ def anchored_dram_pj_per_byte(gpu: GPUSpec) -> float | None:
     ``None`` for parts outside :data:`HBM_ANCHORED_ARCHITECTURES`, non-HBM parts, or when no
     measurement ships.
     """
-    from joulecast.calibration.memory_energy import anchor_technology, shipped_memory_energy
+    from joulecast.calibration.memory_energy import shipped_memory_energy
 
     if gpu.architecture not in HBM_ANCHORED_ARCHITECTURES:
         return None
@@ -91,7 +91,10 @@ def anchored_dram_pj_per_byte(gpu: GPUSpec) -> float | None:
     measured = shipped_memory_energy()
     if measured is None:
         return None
-    ratio = DRAM_PJ_PER_BIT[gpu.memory_technology] / DRAM_PJ_PER_BIT[anchor_technology(measured)]
+    ratio = (
+        DRAM_PJ_PER_BIT[gpu.memory_technology]
+        / DRAM_PJ_PER_BIT[MemoryTechnology(measured.technology)]
+    )
     return measured.dram_pj_per_byte * ratio
 
 

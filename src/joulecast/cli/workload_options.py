@@ -105,11 +105,13 @@ class WorkloadOptions:
             else str(self.model)
         )
         precision = self.precision.strip().lower()
-        if precision == "auto":  # the checkpoint's own format; mxfp4 experts run as bf16
+        if precision == "auto":
+            from joulecast.models.build import checkpoint_precision
             from joulecast.models.registry import load_model_config
 
-            own = (cfg if isinstance(cfg, ModelConfig) else load_model_config(cfg)).weight_precision
-            precision = "bf16" if own == "mxfp4" else own
+            precision = checkpoint_precision(
+                cfg if isinstance(cfg, ModelConfig) else load_model_config(cfg)
+            )
         prec = Precision(precision) if precision in set(Precision) else None
         if prec is None:
             raise WorkloadError(

@@ -9,7 +9,7 @@ estimator can refuse a request that does not fit the GPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Required, TypedDict, Unpack
 
 from joulecast.errors import WorkloadError
 from joulecast.models.cnn import build_mobilevit, build_resnet
@@ -55,6 +55,12 @@ class Request:
         )
 
 
+def checkpoint_precision(cfg: ModelConfig) -> str:
+    """The precision ``"auto"`` stands for: the checkpoint's own format (mxfp4 experts, which
+    joulecast has no kernel model for, run as bf16)."""
+    return "bf16" if cfg.weight_precision == "mxfp4" else cfg.weight_precision
+
+
 def resolve_request(
     model: str | ModelConfig,
     *,
@@ -81,8 +87,8 @@ def resolve_request(
         raise WorkloadError(f"context must be a non-negative integer, got {context!r}")
     if phase not in ("prefill", "decode"):
         raise WorkloadError(f"unknown phase '{phase}' (choose prefill or decode)")
-    if str(precision).strip().lower() == "auto":  # the checkpoint's own format
-        precision = "bf16" if cfg.weight_precision == "mxfp4" else cfg.weight_precision
+    if str(precision).strip().lower() == "auto":
+        precision = checkpoint_precision(cfg)
     num = numerics_for(precision)
     if attention is None:
         attention = "flash" if phase == "decode" else "eager"
@@ -262,32 +268,24 @@ def _weight_bytes(cfg: ModelConfig, num: Numerics) -> float:
     return quantised * Precision.FP8.bytes + (total - quantised) * num.act.bytes
 
 
-def memory_breakdown(
-    model: str | ModelConfig,
-    *,
-    batch: int,
-    seq: int | None = None,
-    phase: Phase = "prefill",
-    context: int | None = None,
-    precision: str = "bf16",
-    attention: Backend | None = None,
-    image_size: int | None = None,
-    prefill_tokens: int | None = None,
-) -> MemoryBreakdown:
+class MemoryRequest(TypedDict, total=False):
+    """The arguments of :func:`build_workload` that size a request's memory."""
+
+    batch: Required[int]
+    seq: int | None
+    phase: str
+    context: int | None
+    precision: str
+    attention: str | None
+    image_size: int | None
+    prefill_tokens: int | None
+
+
+def memory_breakdown(model: str | ModelConfig, **request: Unpack[MemoryRequest]) -> MemoryBreakdown:
     """Weights, KV cache and peak transient activations of a request (same arguments as
     :func:`build_workload`). Activations are the largest live tensors of one layer, not a
     allocator-exact figure."""
-    req = resolve_request(
-        model,
-        batch=batch,
-        seq=seq,
-        phase=phase,
-        context=context,
-        precision=precision,
-        attention=attention,
-        image_size=image_size,
-        prefill_tokens=prefill_tokens,
-    )
+    req = resolve_request(model, **request)
     cfg, num = req.cfg, req.numerics
     act = num.act.bytes
     weights = _weight_bytes(cfg, num)
@@ -321,27 +319,6 @@ def memory_breakdown(
     return MemoryBreakdown(weights, kv, activations)
 
 
-def memory_required_bytes(
-    model: str | ModelConfig,
-    *,
-    batch: int,
-    seq: int | None = None,
-    phase: Phase = "prefill",
-    context: int | None = None,
-    precision: str = "bf16",
-    attention: Backend | None = None,
-    image_size: int | None = None,
-    prefill_tokens: int | None = None,
-) -> float:
+def memory_required_bytes(model: str | ModelConfig, **request: Unpack[MemoryRequest]) -> float:
     """Total bytes (weights + KV cache + activations) a request needs on one GPU."""
-    return memory_breakdown(
-        model,
-        batch=batch,
-        seq=seq,
-        phase=phase,
-        context=context,
-        precision=precision,
-        attention=attention,
-        image_size=image_size,
-        prefill_tokens=prefill_tokens,
-    ).total_bytes
+    return memory_breakdown(model, **request).total_bytes
