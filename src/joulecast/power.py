@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from joulecast.calibration.params import PowerParams
 from joulecast.kernels.cost import OpClass
-from joulecast.timeline import CompiledWorkload, ffma_vs_tensor_energy
+from joulecast.timeline import CompiledWorkload
 
 # Column order of the feature matrix; the fit returns coefficients in this order.
 FEATURES = (
@@ -53,8 +53,7 @@ def event_matrix(
     attn = cw.op_class == int(OpClass.ATTENTION)
     simt = cw.cuda_flops + 4.0 * cw.xu_ops
     soft = np.where(attn, simt, 0.0)
-    ffma = ffma_vs_tensor_energy(cw.gpu)
-    ev[..., 2] = (mma * cw.tensor_energy_scale + ffma * soft)[:, None] * v2
+    ev[..., 2] = (mma * cw.tensor_energy_scale + cw.ffma_vs_tensor * soft)[:, None] * v2
     ev[..., 3] = np.where(ffma_gemm | attn, 0.0, simt)[:, None] * v2
     ev[..., 4] = cw.l2_bytes[:, None] * v2
     ev[..., 5] = cw.dram_bytes[:, None]

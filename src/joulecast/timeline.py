@@ -50,6 +50,7 @@ class CompiledWorkload:
     elements: NDArray[np.float64]
     gemm_like: NDArray[np.bool_]
     tensor_energy_scale: NDArray[np.float64]
+    ffma_vs_tensor: float
 
 
 # Tensor-core energy per FLOP relative to bf16 (narrower formats move fewer bits per FLOP).
@@ -96,11 +97,12 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
     def col(name: str) -> NDArray[np.float64]:
         return np.array([getattr(c, name) for c in costs], dtype=np.float64)
 
+    ffma = ffma_vs_tensor_energy(gpu)
     scale = np.array(
         [
             _TENSOR_ENERGY_SCALE.get(str(getattr(op, "precision", "bf16")), 1.0)
             if c.tensor_math
-            else ffma_vs_tensor_energy(gpu)
+            else ffma
             for op, c in zip(uniques, costs, strict=True)
         ]
     )
@@ -127,6 +129,7 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
             [c.op_class in (OpClass.GEMM, OpClass.ATTENTION) for c in costs], dtype=bool
         ),
         tensor_energy_scale=scale,
+        ffma_vs_tensor=ffma,
     )
     cache[gpu] = compiled
     return compiled
