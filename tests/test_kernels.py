@@ -160,3 +160,20 @@ def test_attention_softmax_is_charged_at_ffma_energy() -> None:
     expected = c.tensor_flops + ffma_vs_tensor_energy(spec) * (c.cuda_flops + 4.0 * c.xu_ops)
     assert tensor == pytest.approx(expected)
     assert ev[FEATURES.index("cuda_pj_per_flop")] == 0.0
+
+
+def test_operand_alignment_follows_contiguous_dimensions() -> None:
+    from joulecast.kernels.gemm import operand_alignment_bytes
+
+    assert operand_alignment_bytes(Gemm(197, 197, 64, batch=256)) == 2  # scores: N = 197
+    assert operand_alignment_bytes(Gemm(197, 64, 197, batch=256)) == 2  # probs x V: K = 197
+    assert operand_alignment_bytes(Gemm(256, 36, 256, batch=64)) == 8  # 36-wide heads
+    assert operand_alignment_bytes(Gemm(197, 4096, 1024)) == 16  # linear: token count is free
+    assert operand_alignment_bytes(Gemm(64, 1024, 1)) == 16  # outer product: nothing to align
+
+
+def test_misaligned_batched_gemm_is_slower_than_padded() -> None:
+    # Same work, one token short of a 16-byte multiple: the narrow-copy kernel must not win.
+    aligned = _time(Gemm(200, 200, 64, batch=256), "a100-pcie-40gb", 900)
+    odd = _time(Gemm(197, 197, 64, batch=256), "a100-pcie-40gb", 900)
+    assert odd > 1.5 * aligned

@@ -33,6 +33,7 @@ from joulecast.calibration.data import (
 )
 from joulecast.calibration.fit import Calibration
 from joulecast.calibration.params import GpuCoefficients
+from joulecast.calibration.power_bound import PowerBound, power_bound
 from joulecast.calibration.serving_check import ServingRow
 from joulecast.calibration.serving_check import render_markdown as serving_markdown
 from joulecast.estimator import estimate
@@ -85,6 +86,7 @@ class GpuReport:
     baseline_in: list[Prediction] = field(default_factory=list)
     baseline_lomo: list[Prediction] = field(default_factory=list)
     fp32: list[Prediction] = field(default_factory=list)
+    bound: PowerBound | None = None
 
 
 def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients | None) -> list[Prediction]:
@@ -178,9 +180,11 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
         r for r in read_measurements(data_dir, set_name) if r.valid and r.precision == "fp32"
     ]
     rep.fp32 = predict_rows(fp32_rows, full_fit)
+    fits: dict[str | None, GpuCoefficients] = {None: full_fit}
     for model in sorted({r.model for r in rows}):
-        held_out = fitted(data_dir, set_name, gpu, without=model)
-        rep.lomo += predict_rows([r for r in rows if r.model == model], held_out)
+        fits[model] = fitted(data_dir, set_name, gpu, without=model)
+        rep.lomo += predict_rows([r for r in rows if r.model == model], fits[model])
+    rep.bound = power_bound(data_dir, set_name, gpu, fits)
     rep.baseline_in = baseline(rows, rows)
     rep.baseline_lomo = _lomo(rows, baseline)
     return rep
@@ -296,6 +300,34 @@ def targets_table(
     return lines
 
 
+def bound_markdown(reports: Sequence[GpuReport]) -> list[str]:
+    """The oracle bound of :mod:`joulecast.calibration.power_bound` beside the fitted model."""
+    bounded = [r for r in reports if r.bound is not None]
+    if not bounded:
+        return []
+    lines = [
+        "",
+        "### Power with the measured pass time (oracle bound, power MAPE %)",
+        "",
+        "The same event counts priced by non-negative energies that a linear programme chooses to "
+        "minimise the power MAPE itself, with the measured pass time given: how far the power "
+        "model's features can go (`joulecast.calibration.power_bound`).",
+        "",
+        "| GPU | rows | joulecast LOMO | bound in-sample | bound LOMO "
+        "| worst family (bound LOMO) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in bounded:
+        b = r.bound
+        assert b is not None
+        worst = max(b.lomo_by_model, key=lambda m: b.lomo_by_model[m])
+        lines.append(
+            f"| {r.gpu} | {b.n_rows} | {mape(r.lomo)[1]:.1f} | {b.in_sample:.1f} | {b.lomo:.1f} | "
+            f"{worst} {b.lomo_by_model[worst]:.1f} |"
+        )
+    return lines
+
+
 def render_markdown(
     reports: Sequence[GpuReport],
     dvfs: DvfsReport | None,
@@ -321,6 +353,7 @@ def render_markdown(
             f"{_fmt(mape(r.lomo))} | {_fmt(mape(r.baseline_in))} | {_fmt(mape(r.baseline_lomo))} "
             f"| {_fmt(mape(lb))} ({len(lb)} rows) |"
         )
+    lines += bound_markdown(reports)
     lines += [
         "",
         "### fp32 rows (no kernel list; built by the model front end, bf16-fitted coefficients)",

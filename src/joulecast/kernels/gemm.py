@@ -15,6 +15,11 @@ Scaffold (documented in docs/method.md):
   through fp32 partials. The busiest SM runs ``max(G·K/S, BK)`` K-elements of a tile, each
   ``2·BM·BN / rate`` cycles: no idle SMs in a tail wave and no split-K cap (padding of partial
   tiles in M and N is still paid).
+* **Operand alignment.** Tensor-core main loops copy operand panels to shared memory in 16-byte
+  vectors per thread. A leading dimension that is not a multiple of 16 bytes (a 197-token ViT
+  attention matrix, a 36-wide head) forces the narrower copies of cuBLAS's align-4/2/1 kernels:
+  ``a/16`` as many bytes per load instruction, so the feed rate above is scaled by ``a/16`` (the
+  contiguous dimensions are K, and N of a batched matmul's B and C).
 * **Traffic.** L2→SM bytes = every tile streams its A and B panels; DRAM bytes = compulsory
   (A, B, C once) plus the re-fetch of panels that do not fit in L2; tiles split across SMs add an
   fp32 partial write + read each.
@@ -39,6 +44,8 @@ REDUCTION_CYCLES = 2000.0
 # K-depth of one main-loop iteration (one TMA / cp.async stage: 64 bf16 = 128 B per operand row).
 # Stream-K splits tiles at iteration boundaries, so an SM runs at least one iteration.
 BLOCK_K = 64
+# Widest per-thread copy of an operand (cp.async / LDG.128); narrower when leading dims allow less.
+VECTOR_BYTES = 16
 
 
 def _sm_rate_flop_per_clk(gpu: GPUSpec, precision: Precision, tensor: bool) -> float:
@@ -61,8 +68,10 @@ def _gemm_core(
     out_bytes: float,
     tensor: bool,
     compulsory_in_bytes: float,
+    align_bytes: int = VECTOR_BYTES,
 ) -> OpCost:
     arch = arch_params(gpu)
+    align = min(1.0, align_bytes / VECTOR_BYTES)
     sms = gpu.sm_count
     b_in = precision.bytes
     peak = _sm_rate_flop_per_clk(gpu, precision, tensor)
@@ -75,7 +84,7 @@ def _gemm_core(
     for bm, bn in arch.tiles:
         if tensor:
             feed = 2.0 * bm * bn / ((bm + bn) * b_in * arch.operand_reload_factor)
-            rate = min(peak, feed * arch.smem_bytes_per_clk_sm)
+            rate = min(peak, feed * arch.smem_bytes_per_clk_sm * align)
         else:
             rate = peak  # FFMA operands come from registers; the SIMT pipes set the pace
         tiles_mn = batch * math.ceil(m / bm) * math.ceil(n / bn)
@@ -154,7 +163,23 @@ def gemm_cost(op: Gemm, gpu: GPUSpec) -> OpCost:
         out_bytes=op.out_precision.bytes,
         tensor=tensor,
         compulsory_in_bytes=compulsory,
+        align_bytes=operand_alignment_bytes(op),
     )
+
+
+def operand_alignment_bytes(op: Gemm) -> int:
+    """Widest copy (bytes, at most :data:`VECTOR_BYTES`) that every contiguous dimension allows.
+
+    Operands are contiguous along K (activations, linear weights, a transposed key view); a batched
+    matmul's B and C are contiguous along N (attention probabilities times values). A linear
+    layer's output features are not told apart from its token count, so only K is checked there.
+    Extent-1 dimensions (vector products) impose nothing.
+    """
+    dims = [d for d in (op.k, op.n if op.batch > 1 else 1) if d > 1]
+    width = VECTOR_BYTES
+    while width > op.precision.bytes and any((d * op.precision.bytes) % width for d in dims):
+        width //= 2
+    return width
 
 
 def conv_cost(op: Conv2d, gpu: GPUSpec) -> OpCost:
