@@ -177,3 +177,22 @@ def test_misaligned_batched_gemm_is_slower_than_padded() -> None:
     aligned = _time(Gemm(200, 200, 64, batch=256), "a100-pcie-40gb", 900)
     odd = _time(Gemm(197, 197, 64, batch=256), "a100-pcie-40gb", 900)
     assert odd > 1.5 * aligned
+
+
+def test_attention_matmuls_cost_the_host_a_function_call_not_a_module_call() -> None:
+    from joulecast.timeline import pass_times
+
+    params = TimeParams(host_op_s=1e-5, host_gemm_s=3e-5, pass_overhead_s=0.0)
+    tiny = {  # host-bound: each op's GPU time is far below its host time
+        "linear": Gemm(8, 64, 64),
+        "scores": Gemm(8, 8, 64, batch=4),
+        "add": Elementwise(512, "add", 2),
+    }
+    spec = load_gpu("a100-pcie-40gb")
+    times = {}
+    for name, op in tiny.items():
+        cw = compile_workload(Workload(name, (op,) * 100), spec)
+        t_u = kernel_times(cw, params, np.array([1000.0]))
+        times[name] = float(pass_times(cw, params, t_u).time_s[0])
+    assert times["linear"] > 2.5 * times["scores"]
+    assert times["scores"] == pytest.approx(times["add"], rel=0.05)

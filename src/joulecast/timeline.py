@@ -1,11 +1,12 @@
 """The whole pass: per-kernel GPU time and the host issuing kernels, as two overlapping timelines.
 
 The host issues op *i* after ``pass_overhead/2 + Σ_{k≤i} h_k`` (``h`` = ``host_gemm_s`` for
-module-level GEMM/conv/attention ops, ``host_op_s`` for the rest); the GPU starts it when it has
-been issued and the previous kernel has finished. With issue times ``a_i`` and kernel times ``t_i``
-the end of the last kernel is ``max_j (a_j + Σ_{i≥j} t_i)``, computed with one reverse cumulative
-sum (vectorised over clocks). The synchronised pass then ends after the rest of the fixed host
-overhead. Idle gaps (launch-bound stretches and host-only time) draw idle power.
+module-level GEMM/conv/attention ops, ``host_op_s`` for the rest, batched activation matmuls
+included); the GPU starts it when it has been issued and the previous kernel has finished.
+With issue times ``a_i`` and kernel times ``t_i`` the end of the last kernel is
+``max_j (a_j + Σ_{i≥j} t_i)``, computed with one reverse cumulative sum (vectorised over clocks).
+The synchronised pass then ends after the rest of the fixed host overhead. Idle gaps
+(launch-bound stretches and host-only time) draw idle power.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from joulecast.calibration.params import TimeParams
 from joulecast.hardware.spec import GPUSpec
 from joulecast.kernels.arch import arch_params
 from joulecast.kernels.cost import OpClass, OpCost, cost_of
-from joulecast.workload.ir import Workload
+from joulecast.workload.ir import Gemm, Workload
 
 # Below this fraction of SMs holding work, a streaming kernel cannot keep enough bytes in flight
 # to reach full DRAM bandwidth (Little's law); achieved bandwidth falls in proportion.
@@ -49,6 +50,7 @@ class CompiledWorkload:
     launches: NDArray[np.float64]
     elements: NDArray[np.float64]
     gemm_like: NDArray[np.bool_]
+    module_call: NDArray[np.bool_]
     tensor_energy_scale: NDArray[np.float64]
     ffma_vs_tensor: float
 
@@ -128,6 +130,14 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
         gemm_like=np.array(
             [c.op_class in (OpClass.GEMM, OpClass.ATTENTION) for c in costs], dtype=bool
         ),
+        module_call=np.array(
+            [
+                c.op_class in (OpClass.GEMM, OpClass.ATTENTION)
+                and not (isinstance(op, Gemm) and op.batch > 1)
+                for op, c in zip(uniques, costs, strict=True)
+            ],
+            dtype=bool,
+        ),
         tensor_energy_scale=scale,
         ffma_vs_tensor=ffma,
     )
@@ -169,8 +179,9 @@ def pass_times(
     """Synchronised pass time from per-op kernel times and host dispatch."""
     t_seq = t_unique[cw.order]  # (n_ops, n_clocks)
     suffix = np.cumsum(t_seq[::-1], axis=0)[::-1]
-    # Module-level ops (linear, conv, attention) cost the host more Python than functional ones.
-    host_unique = np.where(cw.gemm_like, params.host_gemm_s, params.host_op_s)
+    # Module-level ops (linear, conv, attention) cost the host more Python than functional ones;
+    # a batched matmul of activations (attention scores) is a tensor function (torch.matmul).
+    host_unique = np.where(cw.module_call, params.host_gemm_s, params.host_op_s)
     issue = params.pass_overhead_s / 2 + np.cumsum(host_unique[cw.order])
     gpu_end = np.max(issue[:, None] + suffix, axis=0)
     busy = suffix[0]
