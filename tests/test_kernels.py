@@ -196,3 +196,19 @@ def test_attention_matmuls_cost_the_host_a_function_call_not_a_module_call() -> 
         times[name] = float(pass_times(cw, params, t_u).time_s[0])
     assert times["linear"] > 2.5 * times["scores"]
     assert times["scores"] == pytest.approx(times["add"], rel=0.05)
+
+
+def test_layout_copies_that_fit_in_l2_are_read_back_from_l2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import joulecast.kernels.gemm as gemm
+
+    spec = load_gpu("a100-pcie-40gb")
+    small = Conv2d(1, 64, 64, 56, 56, kernel=3, padding=1)
+    big = Conv2d(64, 64, 64, 112, 112, kernel=3, padding=1)
+    resident = {c: gemm.conv_cost(c, spec).dram_bytes for c in (small, big)}
+    monkeypatch.setattr(gemm, "L2_RESIDENT_SHARE", 0.0)
+    streamed = {c: gemm.conv_cost(c, spec).dram_bytes for c in (small, big)}
+    io = 2 * 64 * 56 * 56 * 2  # small conv: input + output, bf16
+    assert streamed[small] - resident[small] == pytest.approx(io)
+    assert streamed[big] == resident[big]  # 205 MB copies do not fit in 20 MB

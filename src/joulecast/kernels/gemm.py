@@ -44,6 +44,9 @@ REDUCTION_CYCLES = 2000.0
 # K-depth of one main-loop iteration (one TMA / cp.async stage: 64 bf16 = 128 B per operand row).
 # Stream-K splits tiles at iteration boundaries, so an SM runs at least one iteration.
 BLOCK_K = 64
+# Share of the L2 a tensor may fill and still be found there by the next kernel (the rest holds
+# weights and other streams).
+L2_RESIDENT_SHARE = 0.5
 # Widest per-thread copy of an operand (cp.async / LDG.128); narrower when leading dims allow less.
 VECTOR_BYTES = 16
 
@@ -204,12 +207,16 @@ def conv_cost(op: Conv2d, gpu: GPUSpec) -> OpCost:
         return core
     # Eager PyTorch keeps activations channels-first (NCHW); tensor-core convolutions run
     # channels-last, so cuDNN wraps the GEMM in two layout transforms: two more launches and a
-    # read + write of the input and of the output.
+    # read + write of the input and of the output. Each transformed copy is read by the very next
+    # kernel; when it fits in the L2's resident share that read is an L2 hit and only the copy's
+    # write-back reaches DRAM.
     outputs = g.m * g.n * g.batch * b
     extra = 2.0 * (inputs + outputs)
+    resident = L2_RESIDENT_SHARE * gpu.l2_cache_bytes
+    dram_extra = sum(t if t <= resident else 2.0 * t for t in (inputs, outputs))
     return replace(
         core,
-        dram_bytes=core.dram_bytes + extra,
+        dram_bytes=core.dram_bytes + dram_extra,
         l2_bytes=core.l2_bytes + extra,
         launches=3.0,
     )
