@@ -16,7 +16,7 @@ BEGIN, END = "<!-- BEGIN generated accuracy -->", "<!-- END generated accuracy -
 QUOTED = (
     "## Targets",
     "## End-to-end accuracy",
-    "### Power with the measured pass time",
+    "### The power model alone",
     "### fp32 rows",
     "## DVFS",
     "## H100 serving",

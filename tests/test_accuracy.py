@@ -6,13 +6,12 @@ import pytest
 
 from joulecast.calibration.validate import gpu_report, mape
 
-# A10 meets the project target (4 % power); the A100 does not, so its bound guards the
-# current level (4.67 %) against regressions.
-POWER_MAPE_BOUND = {"a10": 4.0, "a100-pcie-40gb": 4.8}
+# The project's targets, leave-one-model-out: power ≤ 4 %, time ≤ 7 %, no model family worse
+# than 8 % power. Both GPUs meet them (A100 3.93 %, A10 3.91 %; worst families BERT 7.8 %,
+# ViT-L 7.5 %), so a regression past a target fails.
+POWER_MAPE_BOUND = {"a10": 4.0, "a100-pcie-40gb": 4.0}
 TIME_MAPE_BOUND = {"a10": 7.0, "a100-pcie-40gb": 7.0}
-# Worst model family's power MAPE: the target is 8 % on both. The A10 meets it (ResNet-101
-# 7.9 %); the A100's bound guards its current level (BERT 10.5 %).
-FAMILY_POWER_BOUND = {"a10": 8.0, "a100-pcie-40gb": 11.0}
+FAMILY_POWER_BOUND = {"a10": 8.0, "a100-pcie-40gb": 8.0}
 
 
 @pytest.mark.parametrize(("set_name", "gpu"), [("a10", "a10"), ("a100", "a100-pcie-40gb")])
@@ -40,10 +39,12 @@ def test_dvfs_leave_model_out(data_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(("set_name", "gpu"), [("a10", "a10"), ("a100", "a100-pcie-40gb")])
-def test_power_bound_is_reported_per_family(data_dir: Path, set_name: str, gpu: str) -> None:
-    """The oracle bound covers every held-out family and never beats its own in-sample fit."""
+def test_power_at_measured_time_is_reported_per_family(
+    data_dir: Path, set_name: str, gpu: str
+) -> None:
     rep = gpu_report(data_dir, set_name, gpu)
-    assert rep.bound is not None
-    assert rep.bound.n_rows == rep.n_rows
-    assert set(rep.bound.lomo_by_model) == {p.row.model for p in rep.lomo}
-    assert 0.0 < rep.bound.in_sample <= rep.bound.lomo < 100.0
+    m = rep.measured_time
+    assert m is not None
+    assert m.n_rows == rep.n_rows
+    assert set(m.lomo_by_model) == {p.row.model for p in rep.lomo}
+    assert 0.0 < m.in_sample < 100.0 and 0.0 < m.lomo < 100.0

@@ -37,7 +37,7 @@ def node_energy_factor(src: GPUSpec, dst: GPUSpec) -> float:
 def tensor_width_factor(src: GPUSpec, dst: GPUSpec) -> float:
     """Tensor energy per FLOP of ``dst`` relative to ``src`` from the tensor datapath width:
     an MMA's operand delivery costs about the same per instruction, so FLOPs per clock per SM
-    divide it. The two calibrated parts bear it out (A10, half the A100's width: 1.8x the A100's
+    divide it. The two calibrated parts bear it out (A10, half the A100's width: 1.9x the A100's
     fitted energy per FLOP), and so do the H200 kernel tables (docs/hardware.md)."""
     return src.tensor_flops_per_clk_per_sm() / dst.tensor_flops_per_clk_per_sm()
 

@@ -32,8 +32,8 @@ from joulecast.calibration.data import (
     training_rows,
 )
 from joulecast.calibration.fit import Calibration
+from joulecast.calibration.measured_time import MeasuredTimePower, power_at_measured_time
 from joulecast.calibration.params import GpuCoefficients
-from joulecast.calibration.power_bound import PowerBound, power_bound
 from joulecast.calibration.serving_check import ServingRow
 from joulecast.calibration.serving_check import render_markdown as serving_markdown
 from joulecast.estimator import estimate
@@ -86,7 +86,7 @@ class GpuReport:
     baseline_in: list[Prediction] = field(default_factory=list)
     baseline_lomo: list[Prediction] = field(default_factory=list)
     fp32: list[Prediction] = field(default_factory=list)
-    bound: PowerBound | None = None
+    measured_time: MeasuredTimePower | None = None
 
 
 def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients | None) -> list[Prediction]:
@@ -184,7 +184,7 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
     for model in sorted({r.model for r in rows}):
         fits[model] = fitted(data_dir, set_name, gpu, without=model)
         rep.lomo += predict_rows([r for r in rows if r.model == model], fits[model])
-    rep.bound = power_bound(data_dir, set_name, gpu, fits)
+    rep.measured_time = power_at_measured_time(data_dir, set_name, fits)
     rep.baseline_in = baseline(rows, rows)
     rep.baseline_lomo = _lomo(rows, baseline)
     return rep
@@ -300,30 +300,30 @@ def targets_table(
     return lines
 
 
-def bound_markdown(reports: Sequence[GpuReport]) -> list[str]:
-    """The oracle bound of :mod:`joulecast.calibration.power_bound` beside the fitted model."""
-    bounded = [r for r in reports if r.bound is not None]
-    if not bounded:
+def measured_time_markdown(reports: Sequence[GpuReport]) -> list[str]:
+    """The power model alone (:mod:`joulecast.calibration.measured_time`) beside the estimate."""
+    done = [r for r in reports if r.measured_time is not None]
+    if not done:
         return []
     lines = [
         "",
-        "### Power with the measured pass time (oracle bound, power MAPE %)",
+        "### The power model alone: measured pass time (power MAPE %)",
         "",
-        "The same event counts priced by non-negative energies that a linear programme chooses to "
-        "minimise the power MAPE itself, with the measured pass time given: how far the power "
-        "model's features can go (`joulecast.calibration.power_bound`).",
+        "The same fitted coefficients (leave-one-model-out for LOMO) priced over each row's "
+        "measured pass time instead of the predicted one: the power model's own error, without "
+        "the time model's (`joulecast.calibration.measured_time`).",
         "",
-        "| GPU | rows | joulecast LOMO | bound in-sample | bound LOMO "
-        "| worst family (bound LOMO) |",
+        "| GPU | rows | estimate LOMO | measured time, in-sample | measured time, LOMO "
+        "| worst family (measured time, LOMO) |",
         "|---|---|---|---|---|---|",
     ]
-    for r in bounded:
-        b = r.bound
-        assert b is not None
-        worst = max(b.lomo_by_model, key=lambda m: b.lomo_by_model[m])
+    for r in done:
+        m = r.measured_time
+        assert m is not None
+        worst = max(m.lomo_by_model, key=lambda k: m.lomo_by_model[k])
         lines.append(
-            f"| {r.gpu} | {b.n_rows} | {mape(r.lomo)[1]:.1f} | {b.in_sample:.1f} | {b.lomo:.1f} | "
-            f"{worst} {b.lomo_by_model[worst]:.1f} |"
+            f"| {r.gpu} | {m.n_rows} | {mape(r.lomo)[1]:.1f} | {m.in_sample:.1f} | {m.lomo:.1f} | "
+            f"{worst} {m.lomo_by_model[worst]:.1f} |"
         )
     return lines
 
@@ -353,7 +353,7 @@ def render_markdown(
             f"{_fmt(mape(r.lomo))} | {_fmt(mape(r.baseline_in))} | {_fmt(mape(r.baseline_lomo))} "
             f"| {_fmt(mape(lb))} ({len(lb)} rows) |"
         )
-    lines += bound_markdown(reports)
+    lines += measured_time_markdown(reports)
     lines += [
         "",
         "### fp32 rows (no kernel list; built by the model front end, bf16-fitted coefficients)",

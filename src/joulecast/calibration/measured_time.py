@@ -1,0 +1,81 @@
+"""The power model alone: fitted energies priced over the measured pass time.
+
+An estimate's power error mixes two models: the time model sets the pass time ``T`` (and with it
+the idle and SM-cycle energy), the power model prices the events. This diagnostic removes the
+first: each measured row is priced with the same fitted coefficients as the estimate
+(leave-one-model-out fits for the held-out model) but over its *measured* pass time and clock,
+``P = idle(f) + Σ energy-per-event × events ÷ T_measured``. What error remains is the power
+model's. It is not a bound on the estimate: time errors can cancel energy errors, so the estimate
+may do better than this figure on some rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from joulecast.calibration.data import Measurement, calibration_rows
+from joulecast.calibration.params import GpuCoefficients
+from joulecast.dvfs import dvfs_curve
+from joulecast.hardware.spec import load_gpu
+from joulecast.power import coefficient_vector, event_matrix
+from joulecast.timeline import compile_workload, kernel_times
+
+
+@dataclass(frozen=True)
+class MeasuredTimePower:
+    """Power MAPE (%) of one measurement set with the measured pass time given."""
+
+    gpu: str
+    n_rows: int
+    in_sample: float
+    lomo: float
+    lomo_by_model: dict[str, float] = field(default_factory=dict)
+
+
+def power_error_at_measured_time(row: Measurement, coeffs: GpuCoefficients) -> float:
+    """Signed relative power error of ``row`` priced by ``coeffs`` over its measured time."""
+    spec = load_gpu(row.gpu)
+    curve = dvfs_curve(spec)
+    cw = compile_workload(row.load_workload(), spec)
+    clock = np.array([row.fit_clock_mhz])
+    t_u = kernel_times(cw, coeffs.time, clock)
+    v2 = curve.v2_ratio(clock, coeffs.ref_clock_mhz)
+    dynamic_j = float(
+        (cw.count[:, None] * event_matrix(cw, t_u, clock, v2)[:, 0, :]).sum(axis=0)
+        @ coefficient_vector(coeffs.power)
+    )
+    idle_w = float(curve.idle_power(clock)[0]) + coeffs.power.idle_offset_w
+    return (idle_w + dynamic_j / row.time_s) / row.power_w - 1.0
+
+
+def power_at_measured_time(
+    data_dir: Path,
+    set_name: str,
+    fits: dict[str | None, GpuCoefficients],
+) -> MeasuredTimePower:
+    """The diagnostic over every calibration row of ``set_name``.
+
+    Args:
+        data_dir: reference data folder.
+        set_name: measurement set (``a100``, ``a10``).
+        fits: fitted coefficients keyed by the held-out model (``None``: fitted on every model).
+    """
+    rows = calibration_rows(data_dir, set_name)
+    if not rows:
+        return MeasuredTimePower(set_name, 0, float("nan"), float("nan"))
+    in_sample = [abs(power_error_at_measured_time(r, fits[None])) * 100 for r in rows]
+    by_model: dict[str, list[float]] = {}
+    for r in rows:
+        err = abs(power_error_at_measured_time(r, fits[r.model])) * 100
+        by_model.setdefault(r.model, []).append(err)
+    lomo = [e for errs in by_model.values() for e in errs]
+    return MeasuredTimePower(
+        rows[0].gpu,
+        len(rows),
+        float(np.mean(in_sample)),
+        float(np.mean(lomo)),
+        {m: float(np.mean(errs)) for m, errs in sorted(by_model.items())},
+    )
