@@ -4,8 +4,9 @@ The aiconfigurator tables (``<data>/aiconfigurator/``, described in the data REA
 time tens of thousands of GEMM and attention shapes back to back on H100-SXM and A100-SXM, and
 record latency plus NVML power of the same kernels on an H200. This module reads them, predicts
 every row with joulecast's kernel models and power model as shipped, and reports latency, power
-and energy errors. Latency is a pure forecast; for power, one number comes from these tables: the
-Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16
+and energy errors. Two numbers come from these tables: for latency, the fused-attention cost per
+CTA wave (a labelled subset of the H100 decode table, :mod:`joulecast.kernels.attention`); for
+power, the Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16
 (:mod:`joulecast.calibration.memory_energy`).
 
 Protocol (also printed at the top of the report):
@@ -867,9 +868,11 @@ edit by hand. Source: NVIDIA aiconfigurator's per-kernel database (data README, 
 
 **Protocol: forecast.** Every row is predicted with the kernel models and the coefficients joulecast
 ships (`coefficients_for(spec)`: A100-PCIe fitted values, transferred by physics to the A100-SXM,
-H100 and H200). One number is taken from these tables: the Hopper HBM energy per byte, the median
-over the H200 bf16 GEMM rows with m <= 16 (weight streaming; ≥ 0.1 ms, below 97 % of the power
-limit), used for the H100 and H200 power. Nothing else is fitted on them. The measured latency is
+H100 and H200). Two numbers are taken from these tables: the fused-attention cost per CTA wave
+(3,540 + 25.2·head_dim cycles, from the H100 decode rows with kv_len <= 16 and head_dim < 512),
+and the Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16 (weight
+streaming; ≥ 0.1 ms, below 97 % of the power limit), used for the H100 and H200 power. Nothing
+else is fitted on them. The measured latency is
 GPU time per call of back-to-back calls, so it is compared with joulecast's per-kernel GPU time (no
 host dispatch, no pass overhead); fp8 GEMM calls include the activation quantisation kernel and
 attention calls the KV-cache write (vLLM's `reshape_and_cache`; an fp8 cache makes bf16 prefill
