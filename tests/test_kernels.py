@@ -212,3 +212,10 @@ def test_layout_copies_that_fit_in_l2_are_read_back_from_l2(
     io = 2 * 64 * 56 * 56 * 2  # small conv: input + output, bf16
     assert streamed[small] - resident[small] == pytest.approx(io)
     assert streamed[big] == resident[big]  # 205 MB copies do not fit in 20 MB
+
+
+def test_two_byte_aligned_copies_serialise_with_the_mma() -> None:
+    # 198 bf16 = 396 B (4-byte copies, cp.async) against 197 bf16 = 394 B (2-byte, synchronous).
+    four = _time(Gemm(198, 198, 64, batch=256), "a10", 900)
+    two = _time(Gemm(197, 197, 64, batch=256), "a10", 900)
+    assert two > 1.5 * four

@@ -47,7 +47,7 @@ _UPPER = np.array([1.0, 1.0, 1.0, 2e-4, 5e-2, 20.0])
 # than fitted: the two per-op costs and the per-pass overhead are nearly collinear across models
 # that share a layer structure, and letting all three float makes held-out models with a very
 # different op mix (Qwen2's decomposed RMSNorm and rotary) extrapolate badly. Free fits of the
-# two GPUs agree on it: 3.07 (A100) and 3.13 (A10), their mean is used; docs/method.md.
+# two GPUs agree on it: 3.07 (A100) and 3.09 (A10), their mean is used; docs/method.md.
 HOST_GEMM_VS_OP = 3.1
 
 

@@ -23,7 +23,9 @@ Scaffold (documented in docs/method.md):
   vectors per thread. A leading dimension that is not a multiple of 16 bytes (a 197-token ViT
   attention matrix, a 36-wide head) forces the narrower copies of cuBLAS's align-4/2/1 kernels:
   ``a/16`` as many bytes per load instruction, so the feed rate above is scaled by ``a/16`` (the
-  contiguous dimensions are K, and N of a batched matmul's B and C).
+  contiguous dimensions are K, and N of a batched matmul's B and C). Below 4 bytes (an odd
+  bf16 dimension) cp.async cannot be used: the copies are staged through registers and serialise
+  with the MMAs, ``1/rate = 1/rate_mma + 1/rate_copy``.
 * **Traffic.** L2→SM bytes = every tile streams its A and B panels; DRAM bytes = compulsory
   (A, B, C once) plus the re-fetch of panels that do not fit in L2; tiles split across SMs add an
   fp32 partial write + read each.
@@ -53,6 +55,9 @@ BLOCK_K = 64
 L2_RESIDENT_SHARE = 0.5
 # Widest per-thread copy of an operand (cp.async / LDG.128); narrower when leading dims allow less.
 VECTOR_BYTES = 16
+# cp.async copies 4, 8 or 16 bytes; a 2-byte-aligned operand is staged through registers instead,
+# synchronously, so its copies no longer overlap the MMAs.
+CP_ASYNC_MIN_BYTES = 4
 
 
 def _sm_rate_flop_per_clk(gpu: GPUSpec, precision: Precision, tensor: bool) -> float:
@@ -91,7 +96,12 @@ def _gemm_core(
     for bm, bn in arch.tiles:
         if tensor:
             feed = 2.0 * bm * bn / ((bm + bn) * b_in * arch.operand_reload_factor)
-            rate = min(peak, feed * arch.smem_bytes_per_clk_sm * align)
+            mma_rate = min(peak, feed * arch.smem_bytes_per_clk_sm)
+            copy_rate = feed * arch.smem_bytes_per_clk_sm * align
+            if align_bytes >= CP_ASYNC_MIN_BYTES:
+                rate = min(mma_rate, copy_rate)  # asynchronous copies overlap the MMAs
+            else:
+                rate = 1.0 / (1.0 / mma_rate + 1.0 / copy_rate)
         else:
             rate = peak  # FFMA operands come from registers; the SIMT pipes set the pace
         tiles_mn = batch * math.ceil(m / bm) * math.ceil(n / bn)
