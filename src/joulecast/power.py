@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from joulecast.calibration.params import PowerParams
+from joulecast.calibration.params import PowerParams, TimeParams
 from joulecast.kernels.cost import OpClass
-from joulecast.timeline import CompiledWorkload
+from joulecast.timeline import CompiledWorkload, kernel_times
 
 # Column order of the feature matrix; the fit returns coefficients in this order.
 FEATURES = (
@@ -59,6 +59,19 @@ def event_matrix(
     ev[..., 5] = cw.dram_bytes[:, None]
     ev[..., 6] = cw.elements[:, None] * v2
     return np.asarray(ev * _UNIT, dtype=np.float64)
+
+
+def pass_events(
+    cw: CompiledWorkload,
+    params: TimeParams,
+    clock_mhz: NDArray[np.float64],
+    v2: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Events of one whole pass at one clock (shape ``(n_features,)``, J per unit coefficient),
+    with the time-proportional ones taken over the time model's kernel times."""
+    t_unique = kernel_times(cw, params, clock_mhz)
+    per_launch = event_matrix(cw, t_unique, clock_mhz, v2)[:, 0, :]
+    return np.asarray((cw.count[:, None] * per_launch).sum(axis=0), dtype=np.float64)
 
 
 def coefficient_vector(params: PowerParams) -> NDArray[np.float64]:

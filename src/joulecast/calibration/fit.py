@@ -29,7 +29,7 @@ from joulecast.calibration.params import GpuCoefficients, PowerParams, TimeParam
 from joulecast.dvfs import dvfs_curve
 from joulecast.errors import CalibrationError
 from joulecast.hardware.spec import GPUSpec, load_gpu
-from joulecast.power import FEATURES, event_matrix
+from joulecast.power import FEATURES, pass_events
 from joulecast.timeline import CompiledWorkload, compile_workload, kernel_times, pass_times
 
 _TIME_FIELDS = (
@@ -126,10 +126,7 @@ class Calibration:
         fit_idle = not curve.measured
         x_rows, y = [], []
         for d in data:
-            t_u = kernel_times(d.cw, tp, d.clock)
-            v2 = curve.v2_ratio(d.clock, ref)
-            ev = event_matrix(d.cw, t_u, d.clock, v2)[:, 0, :]
-            feats = (d.cw.count[:, None] * ev).sum(axis=0)
+            feats = pass_events(d.cw, tp, d.clock, curve.v2_ratio(d.clock, ref))
             idle = float(curve.idle_power(d.clock)[0])
             extra = [d.time_s] if fit_idle else []
             x_rows.append(np.concatenate([feats, extra]) / d.energy_j)

@@ -11,17 +11,18 @@ may do better than this figure on some rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from joulecast.calibration.data import Measurement, calibration_rows
+from joulecast.calibration.data import Measurement
 from joulecast.calibration.params import GpuCoefficients
 from joulecast.dvfs import dvfs_curve
+from joulecast.errors import CalibrationError
 from joulecast.hardware.spec import load_gpu
-from joulecast.power import coefficient_vector, event_matrix
-from joulecast.timeline import compile_workload, kernel_times
+from joulecast.power import coefficient_vector, pass_events
+from joulecast.timeline import compile_workload
 
 
 @dataclass(frozen=True)
@@ -41,31 +42,24 @@ def power_error_at_measured_time(row: Measurement, coeffs: GpuCoefficients) -> f
     curve = dvfs_curve(spec)
     cw = compile_workload(row.load_workload(), spec)
     clock = np.array([row.fit_clock_mhz])
-    t_u = kernel_times(cw, coeffs.time, clock)
-    v2 = curve.v2_ratio(clock, coeffs.ref_clock_mhz)
-    dynamic_j = float(
-        (cw.count[:, None] * event_matrix(cw, t_u, clock, v2)[:, 0, :]).sum(axis=0)
-        @ coefficient_vector(coeffs.power)
-    )
+    events = pass_events(cw, coeffs.time, clock, curve.v2_ratio(clock, coeffs.ref_clock_mhz))
+    dynamic_j = float(events @ coefficient_vector(coeffs.power))
     idle_w = float(curve.idle_power(clock)[0]) + coeffs.power.idle_offset_w
     return (idle_w + dynamic_j / row.time_s) / row.power_w - 1.0
 
 
 def power_at_measured_time(
-    data_dir: Path,
-    set_name: str,
+    rows: Sequence[Measurement],
     fits: dict[str | None, GpuCoefficients],
 ) -> MeasuredTimePower:
-    """The diagnostic over every calibration row of ``set_name``.
+    """The diagnostic over ``rows`` (measurements of one GPU).
 
     Args:
-        data_dir: reference data folder.
-        set_name: measurement set (``a100``, ``a10``).
+        rows: the measured rows to price.
         fits: fitted coefficients keyed by the held-out model (``None``: fitted on every model).
     """
-    rows = calibration_rows(data_dir, set_name)
     if not rows:
-        return MeasuredTimePower(set_name, 0, float("nan"), float("nan"))
+        raise CalibrationError("power at the measured time: no rows")
     in_sample = [abs(power_error_at_measured_time(r, fits[None])) * 100 for r in rows]
     by_model: dict[str, list[float]] = {}
     for r in rows:

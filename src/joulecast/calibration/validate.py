@@ -184,7 +184,7 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
     for model in sorted({r.model for r in rows}):
         fits[model] = fitted(data_dir, set_name, gpu, without=model)
         rep.lomo += predict_rows([r for r in rows if r.model == model], fits[model])
-    rep.measured_time = power_at_measured_time(data_dir, set_name, fits)
+    rep.measured_time = power_at_measured_time(rows, fits)
     rep.baseline_in = baseline(rows, rows)
     rep.baseline_lomo = _lomo(rows, baseline)
     return rep

@@ -83,7 +83,7 @@ def _gemm_core(
     align_bytes: int = VECTOR_BYTES,
 ) -> OpCost:
     arch = arch_params(gpu)
-    align = min(1.0, align_bytes / VECTOR_BYTES)
+    align = align_bytes / VECTOR_BYTES
     sms = gpu.sm_count
     b_in = precision.bytes
     peak = _sm_rate_flop_per_clk(gpu, precision, tensor)
