@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from joulecast.calibration import kernel_check as kc
+from joulecast.coefficients import coefficients_for
 from joulecast.errors import CalibrationError, DataNotFoundError
-from joulecast.estimator import coefficients_for, estimate
+from joulecast.estimator import estimate
 from joulecast.hardware import load_gpu
 from joulecast.power import coefficient_vector
 from joulecast.workload.ir import Attention, Copy, Elementwise, Gemm, Op, Precision, Workload

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from joulecast.calibration.params import GpuCoefficients, TimeParams
+from joulecast.coefficients.params import GpuCoefficients, TimeParams
 from joulecast.hardware import load_gpu
 from joulecast.kernels import cost_of
 from joulecast.timeline import compile_workload, kernel_times

@@ -6,7 +6,8 @@ import pytest
 
 from joulecast.calibration.data import Measurement
 from joulecast.calibration.measured_time import power_error_at_measured_time
-from joulecast.estimator import coefficients_for, estimate
+from joulecast.coefficients import coefficients_for
+from joulecast.estimator import estimate
 from joulecast.hardware import load_gpu
 
 

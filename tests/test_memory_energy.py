@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from joulecast.calibration.memory_energy import fit_memory_energy, shipped_memory_energy
-from joulecast.calibration.transfer import (
+from joulecast.calibration.memory_energy import fit_memory_energy
+from joulecast.coefficients.memory import shipped_memory_energy
+from joulecast.coefficients.transfer import (
     anchored_dram_pj_per_byte,
     coefficients_for_gpu,
     physics_coefficients,

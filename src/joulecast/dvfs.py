@@ -15,10 +15,10 @@ from importlib import resources
 from typing import TypeVar
 
 import numpy as np
-import yaml
 from numpy.typing import ArrayLike, NDArray
 
 from joulecast.hardware.spec import GPUSpec
+from joulecast.yamlio import load_yaml_text
 
 GENERIC_V_MIN_MV = 700.0
 GENERIC_V_MAX_MV = 900.0
@@ -80,10 +80,10 @@ def generic_curve(gpu: GPUSpec) -> DvfsCurve:
 
 @cache
 def _shipped() -> dict[str, dict[str, list[float]]]:
-    path = resources.files("joulecast.calibration") / "coefficients" / "dvfs_curves.yaml"
+    path = resources.files("joulecast.coefficients") / "data" / "dvfs_curves.yaml"
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml_text(path.read_text(encoding="utf-8")) or {}
     return {str(k): v for k, v in data.items()}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from joulecast.calibration.params import GpuCoefficients
+from joulecast.coefficients import GpuCoefficients, coefficients_for
 from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
@@ -114,13 +114,6 @@ class Estimate:
     def tokens_per_s(self) -> float | None:
         """Tokens processed per second of pass time (language-model passes only)."""
         return self.tokens / self.time_s if self.tokens else None
-
-
-def coefficients_for(gpu: GPUSpec) -> GpuCoefficients:
-    """Shipped coefficients of ``gpu``, or ones transferred from calibrated parts by physics."""
-    from joulecast.calibration.transfer import coefficients_for_gpu
-
-    return coefficients_for_gpu(gpu)
 
 
 @dataclass(frozen=True)

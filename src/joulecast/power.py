@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from joulecast.calibration.params import PowerParams, TimeParams
+from joulecast.coefficients.params import PowerParams, TimeParams
 from joulecast.kernels.cost import OpClass
 from joulecast.timeline import CompiledWorkload, kernel_times
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from joulecast.coefficients import coefficients_for
 from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError, JoulecastError
-from joulecast.estimator import Evaluation, coefficients_for, evaluate, with_cuda_graphs
+from joulecast.estimator import Evaluation, evaluate, with_cuda_graphs
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
 from joulecast.timeline import compile_workload
 from joulecast.workload.ir import Workload

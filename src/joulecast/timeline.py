@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from joulecast.calibration.params import TimeParams
+from joulecast.coefficients.params import TimeParams
 from joulecast.hardware.spec import GPUSpec
 from joulecast.kernels.arch import arch_params
 from joulecast.kernels.cost import OpClass, OpCost, cost_of

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from scipy.optimize import least_squares, nnls
 
 from joulecast.calibration.data import Measurement
-from joulecast.calibration.params import GpuCoefficients, PowerParams, TimeParams
+from joulecast.coefficients.params import GpuCoefficients, PowerParams, TimeParams
 from joulecast.dvfs import dvfs_curve
 from joulecast.errors import CalibrationError
 from joulecast.hardware.spec import GPUSpec, load_gpu

@@ -49,11 +49,11 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from joulecast.calibration.params import GpuCoefficients
+from joulecast.coefficients import coefficients_for
+from joulecast.coefficients.params import GpuCoefficients
 from joulecast.datapaths import require_data_dir
 from joulecast.dvfs import dvfs_curve, regulated_power_w
 from joulecast.errors import CalibrationError, DataNotFoundError
-from joulecast.estimator import coefficients_for
 from joulecast.hardware.spec import GPUSpec, load_gpu
 from joulecast.power import FEATURES, coefficient_vector, event_matrix
 from joulecast.timeline import compile_workload, kernel_times

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from joulecast.calibration.data import Measurement
-from joulecast.calibration.params import GpuCoefficients
+from joulecast.coefficients.params import GpuCoefficients
 from joulecast.dvfs import dvfs_curve
 from joulecast.errors import CalibrationError
 from joulecast.hardware.spec import load_gpu

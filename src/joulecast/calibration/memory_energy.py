@@ -18,53 +18,22 @@ steps. This module measures that one number on Hopper itself:
   the large group; the quartiles are stored beside it so the spread stays visible.
 
 Only the Hopper and Blackwell HBM parts use the result (scaled between HBM generations by their
-pJ/bit, :data:`joulecast.calibration.transfer.DRAM_PJ_PER_BIT`). No H100 end-to-end measurement
+pJ/bit, :data:`joulecast.coefficients.transfer.DRAM_PJ_PER_BIT`). No H100 end-to-end measurement
 is used.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from joulecast.coefficients.memory import MemoryEnergy
 from joulecast.errors import CalibrationError
 
 ANCHOR_TABLE = "h200 gemm bf16"
 ANCHOR_GPU = "h200"
 MAX_M = 16
-FILE_NAME = "memory_energy.yaml"
-
-
-@dataclass(frozen=True)
-class MemoryEnergy:
-    """Measured energy per byte streamed from HBM on one part (at its maximum clock).
-
-    Attributes:
-        gpu: part the rows were measured on.
-        technology: its memory technology.
-        dram_pj_per_byte: median over rows (pJ per byte read or written in DRAM).
-        p25_pj_per_byte: lower quartile over rows.
-        p75_pj_per_byte: upper quartile over rows.
-        rows: rows used.
-        source: table and selection.
-    """
-
-    gpu: str
-    technology: str
-    dram_pj_per_byte: float
-    p25_pj_per_byte: float
-    p75_pj_per_byte: float
-    rows: int
-    source: str
-
-    def to_yaml(self) -> str:
-        """YAML of the measurement, as shipped."""
-        return yaml.safe_dump(asdict(self), sort_keys=False)
 
 
 def fit_memory_energy(data_dir: Path | None = None) -> MemoryEnergy:
@@ -76,7 +45,7 @@ def fit_memory_energy(data_dir: Path | None = None) -> MemoryEnergy:
     """
     # Imported here: kernel_check imports the estimator, which reads this module's shipped value.
     from joulecast.calibration import kernel_check as kc
-    from joulecast.calibration.transfer import physics_coefficients
+    from joulecast.coefficients.transfer import physics_coefficients
     from joulecast.hardware.spec import load_gpu
     from joulecast.power import FEATURES, coefficient_vector
 
@@ -108,15 +77,3 @@ def fit_memory_energy(data_dir: Path | None = None) -> MemoryEnergy:
             "< 97% of the power limit; median over rows"
         ),
     )
-
-
-@cache
-def shipped_memory_energy() -> MemoryEnergy | None:
-    """The committed measurement, if the package ships one."""
-    path = Path(str(resources.files("joulecast.calibration") / "coefficients" / FILE_NAME))
-    if not path.is_file():
-        return None
-    try:
-        return MemoryEnergy(**yaml.safe_load(path.read_text()))
-    except (OSError, yaml.YAMLError, TypeError) as exc:
-        raise CalibrationError(f"cannot read {FILE_NAME}: {exc}".splitlines()[0]) from None

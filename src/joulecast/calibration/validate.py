@@ -33,9 +33,9 @@ from joulecast.calibration.data import (
 )
 from joulecast.calibration.fit import Calibration
 from joulecast.calibration.measured_time import MeasuredTimePower, power_at_measured_time
-from joulecast.calibration.params import GpuCoefficients
 from joulecast.calibration.serving_check import ServingRow
 from joulecast.calibration.serving_check import render_markdown as serving_markdown
+from joulecast.coefficients.params import GpuCoefficients
 from joulecast.estimator import estimate
 from joulecast.hardware.spec import load_gpu
 from joulecast.workload.ir import Attention, Conv2d, Gemm, Precision

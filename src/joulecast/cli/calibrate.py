@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress
@@ -14,6 +13,7 @@ from rich.progress import Progress
 from joulecast.cli.main import app
 from joulecast.datapaths import require_data_dir
 from joulecast.errors import CalibrationError
+from joulecast.yamlio import dump_yaml
 
 
 def _data(measurements: Path | None) -> Path:
@@ -66,18 +66,19 @@ def calibrate_command(
         target = out / "dvfs_curves.yaml"
         target.write_text(
             "# V(f) and idle(f) knots fitted by joulecast calibrate from measured tables.\n"
-            + yaml.safe_dump(curves, sort_keys=False, default_flow_style=None)
+            + dump_yaml(curves, flow=True)
         )
         typer.echo(f"DVFS curves for {', '.join(curves)} -> {target}")
     if not single_file and (data / "aiconfigurator").is_dir():
-        from joulecast.calibration.memory_energy import FILE_NAME, fit_memory_energy
+        from joulecast.calibration.memory_energy import fit_memory_energy
+        from joulecast.coefficients.memory import FILE_NAME
 
         energy = fit_memory_energy(data)
         target = out / FILE_NAME
         target.write_text(
             "# HBM energy per byte measured on Hopper (see joulecast/calibration/memory_energy.py)."
             "\n# Reproduce: joulecast calibrate --measurements DATA --out "
-            "src/joulecast/calibration/coefficients\n" + energy.to_yaml()
+            "src/joulecast/coefficients/data\n" + energy.to_yaml()
         )
         typer.echo(
             f"HBM energy per byte on {energy.gpu}: {energy.dram_pj_per_byte:g} pJ/B "

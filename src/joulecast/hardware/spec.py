@@ -14,11 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from joulecast.errors import ClockError, SpecError, UnknownNameError
 from joulecast.workload.ir import Precision
+from joulecast.yamlio import load_mapping, load_yaml_text
 
 
 class MemoryTechnology(StrEnum):
@@ -323,21 +323,14 @@ def load_gpu(gpu_id: str) -> GPUSpec:
     key = _ALIASES.get(key, key)
     if key not in gpu_ids():
         raise UnknownNameError("GPU", gpu_id, gpu_ids())
-    text = (_gpu_dir() / f"{key}.yaml").read_text()
-    return _validate(yaml.safe_load(text), f"{key}.yaml")
+    text = (_gpu_dir() / f"{key}.yaml").read_text(encoding="utf-8")
+    return _validate(load_yaml_text(text), f"{key}.yaml")
 
 
 def gpu_from_file(path: str | Path) -> GPUSpec:
     """Load a user's spec file (YAML or JSON). ``base: <id>`` inherits a shipped part's fields."""
     p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"GPU spec file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{p.name}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{p.name}: expected a mapping of spec fields")
+    data = load_mapping(p, "GPU spec file")
     base = data.pop("base", None)
     if base is not None:
         merged = load_gpu(str(base)).model_dump()

@@ -6,7 +6,6 @@ the core estimator predicts the utilisation on the partition (:func:`estimate_pa
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,13 +332,6 @@ def load_layout(path: Path) -> PlannedLayout:
     Raises:
         WorkloadError: If the file cannot be read as a layout.
     """
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        doc = json.loads(text)
-    else:
-        import yaml
+    from joulecast.yamlio import load_mapping
 
-        doc = yaml.safe_load(text)
-    if not isinstance(doc, dict):
-        raise WorkloadError(f"{path}: expected a mapping with 'partitions'")
-    return _from_mapping(doc)
+    return _from_mapping(load_mapping(path, "layout", WorkloadError))

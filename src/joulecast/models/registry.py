@@ -17,10 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from joulecast.errors import SpecError, UnknownNameError
+from joulecast.yamlio import load_mapping, load_yaml_text
 
 Family = Literal[
     "bert",
@@ -327,7 +327,7 @@ def _all_configs() -> dict[str, ModelConfig]:
     for entry in sorted(_configs_dir().iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml"):
             continue
-        data = yaml.safe_load(entry.read_text())
+        data = load_yaml_text(entry.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise SpecError(f"model config {entry.name}: expected a mapping")
         cfg = _validate(data, f"model config {entry.name}")
@@ -378,15 +378,7 @@ def load_model_config(name: str) -> ModelConfig:
 def model_config_from_file(path: str | Path) -> ModelConfig:
     """Read a joulecast model YAML (same schema as the shipped files)."""
     p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"model config not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{p.name}: malformed YAML: {exc}".splitlines()[0]) from None
-    if not isinstance(data, dict):
-        raise SpecError(f"{p.name}: expected a mapping of config fields")
-    return _validate(data, p.name)
+    return _validate(load_mapping(p, "model config"), p.name)
 
 
 # ---- Hugging Face config.json -----------------------------------------------------------

@@ -10,10 +10,10 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from joulecast.errors import CalibrationError
+from joulecast.yamlio import dump_yaml, load_yaml_text
 
 COEFF_VERSION = 1
 
@@ -72,11 +72,11 @@ class GpuCoefficients(BaseModel):
 
     def to_yaml(self) -> str:
         """Human-readable YAML of the coefficients."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return dump_yaml(self.model_dump(mode="json"))
 
 
 def _coeff_dir() -> Path:
-    return Path(str(resources.files("joulecast.calibration") / "coefficients"))
+    return Path(str(resources.files("joulecast.coefficients") / "data"))
 
 
 @cache
@@ -92,9 +92,9 @@ def read_coefficients(path: str | Path) -> GpuCoefficients:
     """Read a coefficient file written by ``joulecast calibrate``."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = load_yaml_text(p.read_text(encoding="utf-8"))
         return GpuCoefficients.model_validate(data)
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
+    except (OSError, ValueError, ValidationError) as exc:
         raise CalibrationError(
             f"cannot read coefficients {p.name}: {exc}".splitlines()[0]
         ) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from joulecast.calibration.params import GpuCoefficients, shipped_coefficients
+from joulecast.coefficients.params import GpuCoefficients, shipped_coefficients
 from joulecast.hardware.spec import GPUSpec, MemoryTechnology, load_gpu
 
 REFERENCE_GPU = "a100-pcie-40gb"
@@ -82,7 +82,7 @@ def anchored_dram_pj_per_byte(gpu: GPUSpec) -> float | None:
     ``None`` for parts outside :data:`HBM_ANCHORED_ARCHITECTURES`, non-HBM parts, or when no
     measurement ships.
     """
-    from joulecast.calibration.memory_energy import shipped_memory_energy
+    from joulecast.coefficients.memory import shipped_memory_energy
 
     if gpu.architecture not in HBM_ANCHORED_ARCHITECTURES:
         return None
