@@ -133,6 +133,15 @@ class Evaluation:
         return self.energy_j / self.time_s
 
 
+def _priced(events: NDArray[np.float64], coeff: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``events @ coeff`` summed in a fixed order (BLAS would change the last bits with the
+    number of clocks evaluated together)."""
+    out = events[..., 0] * coeff[0]
+    for j in range(1, coeff.size):
+        out = out + events[..., j] * coeff[j]
+    return out
+
+
 def evaluate(
     cw: CompiledWorkload,
     coeffs: GpuCoefficients,
@@ -144,9 +153,12 @@ def evaluate(
     t_u = kernel_times(cw, coeffs.time, clock_mhz)
     pt = pass_times(cw, coeffs.time, t_u)
     v2 = curve.v2_ratio(clock_mhz, coeffs.ref_clock_mhz)
-    e_u = event_matrix(cw, t_u, clock_mhz, v2) @ coefficient_vector(coeffs.power)
+    e_u = _priced(event_matrix(cw, t_u, clock_mhz, v2), coefficient_vector(coeffs.power))
     idle = curve.idle_power(clock_mhz) + coeffs.power.idle_offset_w
-    energy = idle * pt.time_s + (cw.count[:, None] * e_u).sum(axis=0)
+    # Summed along contiguous rows, one per clock: the result at a clock does not depend on
+    # which other clocks were evaluated with it.
+    per_clock = np.ascontiguousarray((cw.count[:, None] * e_u).T).sum(axis=1)
+    energy = idle * pt.time_s + per_clock
     return Evaluation(clock_mhz, pt.time_s, energy, pt.gpu_busy_s, idle, t_u, e_u)
 
 
@@ -225,21 +237,22 @@ def estimate(
     spec.check_power_cap(cap, min(idle_at_clock, float(curve.idle_power(spec.min_clock_mhz))))
     cw = compile_workload(workload, spec)
 
-    clocks = np.array([c for c in spec.supported_clocks_mhz() if c <= requested] or [requested])
-    if clocks[-1] != requested:
-        clocks = np.append(clocks, requested)
-    ev = evaluate(cw, coeffs, clocks, curve)
-    fits = ev.power_w <= regulated_power_w(cap)
-    throttled = not bool(fits[-1])
+    # Only the requested clock is evaluated; the grid below it only when the cap binds there.
+    limit_w = regulated_power_w(cap)
+    ev = evaluate(cw, coeffs, np.array([requested]), curve)
+    throttled = not bool(ev.power_w[0] <= limit_w)
+    idx = 0
     if throttled:
-        if not fits.any():
+        clocks = np.array([c for c in spec.supported_clocks_mhz() if c < requested])
+        if clocks.size:
+            ev = evaluate(cw, coeffs, clocks, curve)
+        fits = ev.power_w <= limit_w
+        if not clocks.size or not fits.any():
             raise ClockError(
                 f"power cap {cap:g} W is below what this workload draws on {spec.id} even at the "
                 f"lowest clock ({float(ev.power_w[0]):.0f} W)"
             )
         idx = int(np.flatnonzero(fits)[-1])
-    else:
-        idx = len(clocks) - 1
     return _build(workload, spec, cw, coeffs, ev, idx, requested, cap, throttled, detail)
 
 
