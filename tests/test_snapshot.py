@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _snapshot_module() -> Any:
-    spec = importlib.util.spec_from_file_location("snapshot", ROOT / "scripts/snapshot_estimates.py")
+    path = ROOT / "scripts" / "snapshot_estimates.py"
+    spec = importlib.util.spec_from_file_location("snapshot", path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
