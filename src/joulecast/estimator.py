@@ -139,7 +139,7 @@ def _priced(events: NDArray[np.float64], coeff: NDArray[np.float64]) -> NDArray[
     out = events[..., 0] * coeff[0]
     for j in range(1, coeff.size):
         out = out + events[..., j] * coeff[j]
-    return out
+    return np.asarray(out, dtype=np.float64)
 
 
 def evaluate(

@@ -295,3 +295,28 @@ def test_hf_parser_keeps_valid_fields(
         vocab,
     )
     assert cfg.tie_word_embeddings is tie and cfg.qk_norm
+
+
+def test_direct_file_lookup_agrees_with_the_alias_index() -> None:
+    """A canonical id is read from its own file alone; that shortcut must never pick another
+    model's file than the full alias index would."""
+    from joulecast.models import registry
+
+    for key, file_name in registry._index().items():
+        assert registry._resolve_file(key) == file_name, key
+    for model_id in model_ids():
+        assert registry._file_of(model_id) in registry._shipped_files(), model_id
+
+
+def test_every_family_has_a_builder_and_unknown_ones_fail_loudly() -> None:
+    from typing import get_args
+
+    import pytest
+
+    from joulecast.errors import UnknownNameError
+    from joulecast.models.build import builder_for, registered_families
+    from joulecast.models.registry import Family
+
+    assert registered_families() == set(get_args(Family))
+    with pytest.raises(UnknownNameError, match="unknown model family 'rwkv'"):
+        builder_for("rwkv")

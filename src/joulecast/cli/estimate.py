@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from joulecast.cli.common import OutputFormat, echo_csv, echo_json
 from joulecast.cli.main import app
@@ -34,6 +32,9 @@ from joulecast.hardware.spec import gpu_from_file, load_gpu
 
 def render_table(est: Estimate) -> None:
     """Pretty-print an estimate with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     head = Table(title=f"{est.workload} on {est.gpu}", show_header=False)
     head.add_column("metric")

@@ -1,12 +1,19 @@
 """Entry point of the ``joulecast`` command.
 
-Each command lives in its own module and registers itself on :data:`app`. User mistakes raise a
-:class:`~joulecast.errors.JoulecastError`; :func:`main` prints its one-line message and exits 2.
+Each command lives in its own module and registers itself on :data:`app`. Only the module of the
+command being run is imported, so ``joulecast estimate`` never loads the calibration, MIG or
+plotting code, and ``joulecast --help`` loads none of them: it lists :data:`COMMANDS`, whose
+one-line summaries a test keeps equal to the commands' own docstrings.
+
+User mistakes raise a :class:`~joulecast.errors.JoulecastError`; :func:`main` prints its
+one-line message and exits 2.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -20,17 +27,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-
-def _register() -> None:
-    # Imported here so that `import joulecast` stays light; each module adds its commands.
-    from joulecast.cli import gpus  # noqa: F401
-
-    for optional in ("estimate", "calibrate", "validate", "sweep", "models", "mig"):
-        try:
-            __import__(f"joulecast.cli.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"joulecast.cli.{optional}":
-                raise
+# command -> (module under joulecast.cli, one-line summary shown by `joulecast --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "estimate": (
+        "estimate",
+        "Estimate time, average power and energy of one forward pass (or decode step).",
+    ),
+    "sweep": (
+        "sweep",
+        "Sweep SM clocks and power caps (and GPUs): time, power, energy and EDP of one pass.",
+    ),
+    "gpus": ("gpus", "List the GPUs joulecast knows, with their key figures."),
+    "models": ("models", "List the models joulecast can build, with total and active parameters."),
+    "mig": ("mig", "Split measured board power among MIG instances (per-tenant energy)."),
+    "calibrate": (
+        "calibrate",
+        "Fit the time and power coefficients (and DVFS curves) from measurements.",
+    ),
+    "validate": (
+        "calibrate",
+        "Accuracy on every valid measured row: in-sample, leave-one-model-out, baseline, DVFS.",
+    ),
+}
 
 
 @app.callback()
@@ -38,17 +56,58 @@ def _root() -> None:
     """Forecast time, power and energy of AI workloads on GPUs, without a GPU."""
 
 
+def command_name(argv: Sequence[str]) -> str | None:
+    """The sub-command named on a command line (the root takes no option with a value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def register(name: str | None) -> None:
+    """Import the module of command ``name``; for anything else, list every command by its
+    summary alone (root help, or click's "no such command" with the known names)."""
+    if name in COMMANDS:
+        importlib.import_module(f"joulecast.cli.{COMMANDS[name][0]}")
+        return
+    for command, (_, summary) in COMMANDS.items():
+        app.command(command, help=summary)(_not_loaded)
+
+
+def _not_loaded() -> None:  # pragma: no cover - listed in help, never run
+    raise JoulecastError("internal error: command module not loaded")
+
+
+def _wants_help(argv: Sequence[str]) -> bool:
+    return not argv or "--help" in argv or command_name(argv) in ("mig", None)
+
+
 def main() -> None:
     """Run the CLI; user errors become a one-line message and exit status 2."""
-    _register()
+    argv = sys.argv[1:]
+    register(command_name(argv))
+    # Rich help screens load rich's Markdown machinery: only when a help screen may be shown.
+    app.rich_markup_mode = "rich" if _wants_help(argv) else None
     try:
-        app()
+        code = app(args=argv, prog_name="joulecast", standalone_mode=False)
     except JoulecastError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc))
     except FileNotFoundError as exc:
-        typer.echo(f"error: file not found: {exc.filename}", err=True)
-        sys.exit(2)
+        _fail(f"file not found: {exc.filename}")
+    except typer.TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        _fail(where + exc.format_message().strip().splitlines()[0], getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        _fail("aborted", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

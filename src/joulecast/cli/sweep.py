@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from joulecast.cli.common import OutputFormat, echo_csv, echo_json
 from joulecast.cli.main import app
@@ -115,6 +112,10 @@ def _num(value: float, significant: int = 4) -> str:
 
 def render_table(points: list[SweepPoint], max_slowdown: float) -> None:
     """Print one rich table per (workload, GPU), the two optima of each power cap marked."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     groups: dict[tuple[str, str], list[SweepPoint]] = {}
     for p in points:

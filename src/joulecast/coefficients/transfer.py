@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 
 from joulecast.coefficients.params import GpuCoefficients, shipped_coefficients
-from joulecast.hardware.spec import GPUSpec, MemoryTechnology, load_gpu
+from joulecast.hardware.spec import Architecture, GPUSpec, MemoryTechnology, load_gpu
 
 REFERENCE_GPU = "a100-pcie-40gb"
 
@@ -72,7 +72,7 @@ def transfer(coeffs: GpuCoefficients, src: GPUSpec, dst: GPUSpec) -> GpuCoeffici
 
 # Parts whose on-chip memory path is Hopper-class: their DRAM energy per byte comes from the
 # Hopper measurement (memory_energy.py), not from the A100's scaled by pJ/bit alone.
-HBM_ANCHORED_ARCHITECTURES = ("hopper", "blackwell")
+HBM_ANCHORED_ARCHITECTURES = (Architecture.HOPPER, Architecture.BLACKWELL)
 
 
 def anchored_dram_pj_per_byte(gpu: GPUSpec) -> float | None:

@@ -14,7 +14,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from joulecast.errors import ClockError, SpecError, UnknownNameError
 from joulecast.workload.ir import Precision
@@ -33,6 +41,15 @@ class MemoryTechnology(StrEnum):
     GDDR7 = "GDDR7"
 
 
+class Architecture(StrEnum):
+    """GPU generation; selects the micro-architectural constants of the kernel models."""
+
+    AMPERE = "ampere"
+    ADA = "ada"
+    HOPPER = "hopper"
+    BLACKWELL = "blackwell"
+
+
 class GPUSpec(BaseModel):
     """One GPU part. Construct with :func:`load_gpu` or :func:`gpu_from_file`."""
 
@@ -40,7 +57,7 @@ class GPUSpec(BaseModel):
 
     id: str
     name: str
-    architecture: str
+    architecture: Architecture
     process_node_nm: float = Field(gt=0)
     sm_count: int = Field(gt=0)
     max_clock_mhz: float = Field(gt=0, description="highest SM clock the part supports")
@@ -77,6 +94,11 @@ class GPUSpec(BaseModel):
         if not isinstance(other, GPUSpec):
             return NotImplemented
         return self._hash == other._hash and self.model_dump() == other.model_dump()
+
+    @field_validator("architecture", mode="before")
+    @classmethod
+    def _lower_architecture(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> GPUSpec:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from joulecast.hardware.spec import GPUSpec
+from joulecast.errors import SpecError
+from joulecast.hardware.spec import Architecture, GPUSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +33,19 @@ class ArchParams:
     stream_k: bool = False
 
 
-_ARCH = {
+_ARCH: dict[Architecture, ArchParams] = {
     # Ampere mma.sync: warps stage operands smem -> registers, each warp tile re-reads its slice.
-    "ampere": ArchParams(128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))),
-    "ada": ArchParams(128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))),
+    Architecture.AMPERE: ArchParams(
+        128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))
+    ),
+    Architecture.ADA: ArchParams(
+        128.0, 5120.0, 2.0, 2, 1.0, ((128, 256), (128, 128), (64, 128), (64, 64))
+    ),
     # Hopper/Blackwell wgmma read operands straight from shared memory: less reload traffic.
-    "hopper": ArchParams(
+    Architecture.HOPPER: ArchParams(
         128.0, 7168.0, 1.0, 1, 1.5, ((128, 256), (128, 128), (64, 128), (64, 64)), stream_k=True
     ),
-    "blackwell": ArchParams(
+    Architecture.BLACKWELL: ArchParams(
         256.0,
         10240.0,
         1.0,
@@ -53,5 +58,15 @@ _ARCH = {
 
 
 def arch_params(gpu: GPUSpec) -> ArchParams:
-    """Constants for ``gpu``'s generation (Ampere values for an unknown generation)."""
-    return _ARCH.get(gpu.architecture.lower(), _ARCH["ampere"])
+    """Constants for ``gpu``'s generation.
+
+    Raises:
+        SpecError: a generation without constants (never silently another generation's).
+    """
+    try:
+        return _ARCH[gpu.architecture]
+    except KeyError:
+        known = ", ".join(a.value for a in _ARCH)
+        raise SpecError(
+            f"{gpu.id}: no kernel constants for architecture '{gpu.architecture}' (known: {known})"
+        ) from None

@@ -8,16 +8,17 @@ estimator can refuse a request that does not fit the GPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Required, TypedDict, Unpack
 
-from joulecast.errors import WorkloadError
+from joulecast.errors import UnknownNameError, WorkloadError
 from joulecast.models.cnn import build_mobilevit, build_resnet
 from joulecast.models.decoder import Step, build_decoder, kv_cache_elements_per_token
 from joulecast.models.encoder import build_bert, build_vit, vit_tokens
 from joulecast.models.graph import Emitter, Numerics, numerics_for
 from joulecast.models.params import count_params
-from joulecast.models.registry import ModelConfig, load_model_config
+from joulecast.models.registry import DECODER_FAMILIES, ModelConfig, load_model_config
 from joulecast.workload.ir import Precision, Workload
 
 Phase = Literal["prefill", "decode"]
@@ -151,6 +152,70 @@ def resolve_request(
     )
 
 
+FamilyBuilder = Callable[["Request", Emitter], None]
+_BUILDERS: dict[str, FamilyBuilder] = {}
+
+
+def register_family(*families: str) -> Callable[[FamilyBuilder], FamilyBuilder]:
+    """Register the graph builder of one or more model families (a decorator).
+
+    Adding a family is one builder plus this registration (and the family's name in the
+    config schema, :data:`joulecast.models.registry.Family`).
+    """
+
+    def decorate(builder: FamilyBuilder) -> FamilyBuilder:
+        for family in families:
+            _BUILDERS[family] = builder
+        return builder
+
+    return decorate
+
+
+def builder_for(family: str) -> FamilyBuilder:
+    """The graph builder of ``family``.
+
+    Raises:
+        UnknownNameError: no builder is registered for it (never another family's graph).
+    """
+    try:
+        return _BUILDERS[family]
+    except KeyError:
+        raise UnknownNameError("model family", family, _BUILDERS) from None
+
+
+def registered_families() -> frozenset[str]:
+    """Families that have a graph builder."""
+    return frozenset(_BUILDERS)
+
+
+@register_family("bert")
+def _bert(req: Request, e: Emitter) -> None:
+    build_bert(req.cfg, e, req.batch, req.seq, req.backend)
+
+
+@register_family("vit")
+def _vit(req: Request, e: Emitter) -> None:
+    assert req.image_size is not None
+    build_vit(req.cfg, e, req.batch, req.image_size, req.backend)
+
+
+@register_family("resnet")
+def _resnet(req: Request, e: Emitter) -> None:
+    assert req.image_size is not None
+    build_resnet(req.cfg, e, req.batch, req.image_size)
+
+
+@register_family("mobilevit")
+def _mobilevit(req: Request, e: Emitter) -> None:
+    assert req.image_size is not None
+    build_mobilevit(req.cfg, e, req.batch, req.image_size, req.backend)
+
+
+@register_family(*sorted(DECODER_FAMILIES))
+def _decoder(req: Request, e: Emitter) -> None:
+    build_decoder(req.cfg, e, req.step, req.backend, req.head)
+
+
 def build_workload(
     model: str | ModelConfig,
     *,
@@ -210,19 +275,7 @@ def build_workload(
     cfg = req.cfg
     fused = req.backend == "flash" and cfg.family not in ("gpt2", "opt", "bert", "vit")
     e = Emitter(num=req.numerics, trace=req.trace, fused=fused and not req.trace)
-    if cfg.family == "bert":
-        build_bert(cfg, e, req.batch, req.seq, req.backend)
-    elif cfg.family == "vit":
-        assert req.image_size is not None
-        build_vit(cfg, e, req.batch, req.image_size, req.backend)
-    elif cfg.family == "resnet":
-        assert req.image_size is not None
-        build_resnet(cfg, e, req.batch, req.image_size)
-    elif cfg.family == "mobilevit":
-        assert req.image_size is not None
-        build_mobilevit(cfg, e, req.batch, req.image_size, req.backend)
-    else:
-        build_decoder(cfg, e, req.step, req.backend, req.head)
+    builder_for(cfg.family)(req, e)
     shape = (
         f"img{req.image_size}"
         if cfg.is_vision

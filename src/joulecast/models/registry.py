@@ -322,35 +322,64 @@ def _validate(data: Mapping[str, Any], origin: str) -> ModelConfig:
 
 
 @cache
-def _all_configs() -> dict[str, ModelConfig]:
-    configs: dict[str, ModelConfig] = {}
+def _shipped_files() -> dict[str, Any]:
+    """Shipped config files by file name (not yet read)."""
+    files: dict[str, Any] = {}
     for entry in sorted(_configs_dir().iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".yaml"):
-            continue
-        data = load_yaml_text(entry.read_text(encoding="utf-8"))
-        if not isinstance(data, dict):
-            raise SpecError(f"model config {entry.name}: expected a mapping")
-        cfg = _validate(data, f"model config {entry.name}")
-        configs[cfg.id] = cfg
-    return configs
+        if entry.name.endswith(".yaml"):
+            files[entry.name] = entry
+    return files
+
+
+@cache
+def _shipped_mapping(file_name: str) -> dict[str, Any]:
+    entry = _shipped_files()[file_name]
+    data = load_yaml_text(entry.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise SpecError(f"model config {file_name}: expected a mapping")
+    return data
+
+
+@cache
+def _load_shipped(file_name: str) -> ModelConfig:
+    return _validate(_shipped_mapping(file_name), f"model config {file_name}")
 
 
 def _norm(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+def _file_of(model_id: str) -> str:
+    """Shipped file name of a canonical id (``org/Name`` -> ``org--name.yaml``)."""
+    return model_id.lower().replace("/", "--") + ".yaml"
+
+
 @cache
 def _index() -> dict[str, str]:
+    """Every accepted name (id, id without org, aliases; normalised) -> shipped file name."""
     index: dict[str, str] = {}
-    for cfg in _all_configs().values():
-        for key in (cfg.id, cfg.id.split("/")[-1], *cfg.aliases):
-            index.setdefault(_norm(key), cfg.id)
+    for file_name in _shipped_files():
+        data = _shipped_mapping(file_name)
+        model_id = str(data.get("id", ""))
+        for key in (model_id, model_id.split("/")[-1], *(data.get("aliases") or ())):
+            index.setdefault(_norm(str(key)), file_name)
     return index
 
 
 def model_ids() -> tuple[str, ...]:
     """Hugging Face ids of every shipped model config, sorted."""
-    return tuple(sorted(_all_configs(), key=str.lower))
+    return tuple(sorted((str(_shipped_mapping(f)["id"]) for f in _shipped_files()), key=str.lower))
+
+
+def _resolve_file(name: str) -> str:
+    key = _norm(name)
+    direct = _file_of(key)
+    if direct in _shipped_files():  # a canonical id: no need to read the other files
+        return direct
+    index = _index()
+    if key in index:
+        return index[key]
+    raise UnknownNameError("model", name, sorted(set(index) | set(model_ids())))
 
 
 def resolve_model_id(name: str) -> str:
@@ -359,20 +388,17 @@ def resolve_model_id(name: str) -> str:
     Raises:
         UnknownNameError: no shipped model matches; the message suggests close names.
     """
-    key = _norm(name)
-    index = _index()
-    if key in index:
-        return index[key]
-    raise UnknownNameError("model", name, sorted(set(index) | set(model_ids())))
+    return str(_shipped_mapping(_resolve_file(name))["id"])
 
 
 def load_model_config(name: str) -> ModelConfig:
-    """Return the shipped architecture of model ``name`` (an HF id or alias).
+    """Return the shipped architecture of model ``name`` (an HF id or alias); only that
+    model's file is read when ``name`` is its canonical id.
 
     Raises:
         UnknownNameError: unknown model (with suggestions).
     """
-    return _all_configs()[resolve_model_id(name)]
+    return _load_shipped(_resolve_file(name))
 
 
 def model_config_from_file(path: str | Path) -> ModelConfig:
