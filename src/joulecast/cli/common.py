@@ -1,22 +1,13 @@
-"""Shared CLI helpers: output formats and GPU options."""
+"""Shared CLI helpers: JSON and CSV output."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from enum import StrEnum
 from typing import Any
 
 import typer
-
-
-class OutputFormat(StrEnum):
-    """How a command prints its result."""
-
-    TABLE = "table"
-    JSON = "json"
-    CSV = "csv"
 
 
 def echo_json(data: Any) -> None:

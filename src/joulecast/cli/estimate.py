@@ -7,27 +7,34 @@ from typing import Annotated
 
 import typer
 
-from joulecast.cli.common import OutputFormat, echo_csv, echo_json
+from joulecast.cli.common import echo_csv, echo_json
 from joulecast.cli.main import app
-from joulecast.cli.workload_options import (
+from joulecast.cli.options import (
     AttentionOpt,
     BatchOpt,
     ContextOpt,
     CudaGraphsOpt,
     ExampleOpt,
+    FormatOpt,
     ImageSizeOpt,
     ModelConfigOpt,
     ModelOpt,
+    OutputFormat,
     PhaseOpt,
+    PowerCapOpt,
     PrecisionOpt,
     PrefillTokensOpt,
     SeqOpt,
+    SmClockOpt,
     TraceModeOpt,
     WorkloadFileOpt,
     WorkloadOptions,
 )
+from joulecast.errors import SpecError
 from joulecast.estimator import Estimate, estimate
 from joulecast.hardware.spec import gpu_from_file, load_gpu
+
+DEFAULT_GPU = "a100-pcie-40gb"
 
 
 def render_table(est: Estimate) -> None:
@@ -89,7 +96,9 @@ def estimate_command(
     model: ModelOpt = None,
     model_config: ModelConfigOpt = None,
     example: ExampleOpt = False,
-    gpu: Annotated[str, typer.Option(help="GPU id (joulecast gpus).")] = "a100-pcie-40gb",
+    gpu: Annotated[
+        str | None, typer.Option(help=f"GPU id (joulecast gpus). Default {DEFAULT_GPU}.")
+    ] = None,
     gpu_spec: Annotated[
         Path | None, typer.Option("--gpu-spec", help="YAML spec of a hypothetical GPU.")
     ] = None,
@@ -103,33 +112,15 @@ def estimate_command(
     prefill_tokens: PrefillTokensOpt = None,
     trace_mode: TraceModeOpt = False,
     cuda_graphs: CudaGraphsOpt = False,
-    sm_clock: Annotated[
-        float | None, typer.Option("--sm-clock", help="Locked SM clock in MHz.")
-    ] = None,
-    power_cap: Annotated[
-        float | None, typer.Option("--power-cap", help="Power limit in W.")
-    ] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.TABLE
-    ),
+    sm_clock: SmClockOpt = None,
+    power_cap: PowerCapOpt = None,
+    fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Estimate time, average power and energy of one forward pass (or decode step)."""
-    spec = gpu_from_file(gpu_spec) if gpu_spec is not None else load_gpu(gpu)
-    wl = WorkloadOptions(
-        workload=workload,
-        example=example,
-        model=model,
-        model_config=model_config,
-        batch=batch,
-        seq=seq,
-        phase=phase,
-        context=context,
-        precision=precision,
-        attention=attention,
-        image_size=image_size,
-        prefill_tokens=prefill_tokens,
-        trace_mode=trace_mode,
-    ).build(spec)
+    if gpu is not None and gpu_spec is not None:
+        raise SpecError("give --gpu or --gpu-spec, not both (a spec file can say 'base: ID')")
+    spec = gpu_from_file(gpu_spec) if gpu_spec is not None else load_gpu(gpu or DEFAULT_GPU)
+    wl = WorkloadOptions.pick(locals()).build(spec)
     est = estimate(wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap, cuda_graphs=cuda_graphs)
     if fmt is OutputFormat.JSON:
         echo_json(est.to_dict())

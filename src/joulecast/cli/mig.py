@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from joulecast.cli.main import app
+from joulecast.cli.options import FormatOpt, OutputFormat
 from joulecast.errors import TelemetryError
 
 mig_app = typer.Typer(
@@ -19,14 +20,6 @@ mig_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(mig_app, name="mig")
-
-
-class OutputFormat(StrEnum):
-    """Output formats."""
-
-    json = "json"
-    table = "table"
-    csv = "csv"
 
 
 class InputFormatOpt(StrEnum):
@@ -61,7 +54,7 @@ def attribute_command(
             help="online | slice | kepler | ceems | activity | prototype | offline | online-raw",
         ),
     ] = "online",
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    output_format: FormatOpt = OutputFormat.TABLE,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write stacked per-instance power to a PNG.")
     ] = None,
@@ -97,9 +90,9 @@ def attribute_command(
         from joulecast.mig.plot import plot_power
 
         plot_power(result, plot)
-    if output_format is OutputFormat.json:
+    if output_format is OutputFormat.JSON:
         typer.echo(json.dumps(result.to_dict(), indent=2))
-    elif output_format is OutputFormat.csv:
+    elif output_format is OutputFormat.CSV:
         typer.echo("gpu_uuid,gpu_instance_id,profile,dynamic_energy_j,static_energy_j,energy_j")
         for g in result.gpus:
             for i in g.instances:
@@ -171,7 +164,7 @@ def synth_command(
 
 @mig_app.command("benchmark")
 def benchmark_command(
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    output_format: FormatOpt = OutputFormat.TABLE,
     which: Annotated[
         str,
         typer.Option(
@@ -188,7 +181,7 @@ def benchmark_command(
 
     scenarios, seeds = evaluation_set(which)
     scores = run_benchmark(scenarios, seeds)
-    if output_format is OutputFormat.json:
+    if output_format is OutputFormat.JSON:
         doc = {
             "set": which,
             "scenarios": [s.name for s in scenarios],
@@ -249,16 +242,16 @@ def serve_command(
 @mig_app.command("predict")
 def predict_command(
     layout: Annotated[Path, typer.Option("--layout", help="YAML or JSON planned layout.")],
-    output_format: Annotated[OutputFormat, typer.Option("--format")] = OutputFormat.table,
+    output_format: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Forecast per-partition power and energy of a planned MIG layout."""
     from joulecast.mig.predict import load_layout, predict
 
     forecast = predict(load_layout(layout))
-    if output_format is OutputFormat.json:
+    if output_format is OutputFormat.JSON:
         typer.echo(json.dumps(forecast.to_dict(), indent=2))
         return
-    if output_format is OutputFormat.csv:
+    if output_format is OutputFormat.CSV:
         typer.echo("name,profile,dynamic_power_w,static_power_w,power_w,energy_j")
         for p in forecast.partitions:
             typer.echo(

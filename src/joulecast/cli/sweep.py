@@ -8,17 +8,19 @@ from typing import Annotated
 
 import typer
 
-from joulecast.cli.common import OutputFormat, echo_csv, echo_json
+from joulecast.cli.common import echo_csv, echo_json
 from joulecast.cli.main import app
-from joulecast.cli.workload_options import (
+from joulecast.cli.options import (
     AttentionOpt,
     BatchOpt,
     ContextOpt,
     CudaGraphsOpt,
     ExampleOpt,
+    FormatOpt,
     ImageSizeOpt,
     ModelConfigOpt,
     ModelOpt,
+    OutputFormat,
     PhaseOpt,
     PrecisionOpt,
     PrefillTokensOpt,
@@ -209,9 +211,7 @@ def sweep_command(
             "this factor above the fastest point (>= 1)."
         ),
     ] = 1.1,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")] = (
-        OutputFormat.TABLE
-    ),
+    fmt: FormatOpt = OutputFormat.TABLE,
     plot: Annotated[
         Path | None,
         typer.Option(help="Also write energy and time vs clock to this PNG (needs matplotlib)."),
@@ -228,21 +228,7 @@ def sweep_command(
     specs += [gpu_from_file(f) for f in gpu_spec or []]
     specs = list(dict.fromkeys(specs)) or [load_gpu(DEFAULT_GPU)]
     caps = parse_power_caps(power_caps) if power_caps is not None else None
-    options = WorkloadOptions(
-        workload=workload,
-        example=example,
-        model=model,
-        model_config=model_config,
-        batch=batch,
-        seq=seq,
-        phase=phase,
-        context=context,
-        precision=precision,
-        attention=attention,
-        image_size=image_size,
-        prefill_tokens=prefill_tokens,
-        trace_mode=trace_mode,
-    )
+    options = WorkloadOptions.pick(locals())
     points: list[SweepPoint] = []
     for spec in specs:
         # Built per GPU so that each part's checks (fp8 support, memory capacity) apply.

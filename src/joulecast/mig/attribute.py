@@ -14,7 +14,7 @@ import numpy as np
 
 from joulecast.errors import TelemetryError
 from joulecast.mig.frame import FloatArray, GpuTelemetry, Telemetry
-from joulecast.mig.methods import METHODS, MethodOutput, ModelInputs, model_inputs
+from joulecast.mig.methods import MethodOutput, ModelInputs, get_method, model_inputs
 
 StaticPolicy = Literal["reserved", "active-only", "proportional", "unattributed"]
 STATIC_POLICIES: tuple[str, ...] = ("reserved", "active-only", "proportional", "unattributed")
@@ -254,16 +254,16 @@ def attribute_gpu(
         The GPU result.
 
     Raises:
-        TelemetryError: On an unknown method or policy, or fewer than two samples.
+        UnknownMethodError: On an unknown method (a :class:`TelemetryError`).
+        TelemetryError: On an unknown policy, or fewer than two samples.
     """
-    if method not in METHODS:
-        raise TelemetryError(f"unknown method '{method}' (known: {', '.join(METHODS)})")
+    method_fn = get_method(method)
     if gpu.time_s.size < 2:
         raise TelemetryError(f"GPU {gpu.gpu_uuid}: need at least two samples to integrate energy")
     notes: list[str] = []
     inputs: ModelInputs = model_inputs(gpu)
     notes.extend(inputs.notes)
-    out = output if output is not None else METHODS[method](gpu, inputs, idle_power_w)
+    out = output if output is not None else method_fn(gpu, inputs, idle_power_w)
     dyn, residual = reconcile(gpu.board_power_w, out.static_w, out.weights, scale=out.reconcile)
     stat_i, stat_u = split_static(
         static_policy, out.static_w, gpu.present, inputs.active, inputs.compute_share, dyn

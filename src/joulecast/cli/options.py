@@ -1,12 +1,14 @@
-"""Workload options shared by ``joulecast estimate`` and ``joulecast sweep``.
+"""Command-line options shared by joulecast's commands, each defined once.
 
-The typer option types are defined once here so that both commands accept the same flags with
-the same help, and :class:`WorkloadOptions` turns them into a pass.
+The typer option types live here so that every command accepts the same flags with the same
+help; :class:`WorkloadOptions` turns the workload flags into a pass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +17,19 @@ import typer
 from joulecast.errors import WorkloadError
 from joulecast.hardware.spec import GPUSpec
 from joulecast.workload.ir import Precision, Workload
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its result."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
+SmClockOpt = Annotated[float | None, typer.Option("--sm-clock", help="Locked SM clock in MHz.")]
+PowerCapOpt = Annotated[float | None, typer.Option("--power-cap", help="Power limit in W.")]
 
 WorkloadFileOpt = Annotated[
     Path | None, typer.Option("--workload", "-w", help="EnergAIzer kernel-list JSON file.")
@@ -70,6 +85,11 @@ class WorkloadOptions:
     image_size: int | None = None
     trace_mode: bool = False
     prefill_tokens: int | None = None
+
+    @classmethod
+    def pick(cls, values: Mapping[str, Any]) -> WorkloadOptions:
+        """The workload options among a command's parameters (e.g. its ``locals()``)."""
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
     def build(self, gpu: GPUSpec) -> Workload:
         """The pass these options describe, checked against ``gpu`` (fp8 support, memory).
