@@ -237,23 +237,50 @@ def estimate(
     spec.check_power_cap(cap, min(idle_at_clock, float(curve.idle_power(spec.min_clock_mhz))))
     cw = compile_workload(workload, spec)
 
-    # Only the requested clock is evaluated; the grid below it only when the cap binds there.
+    # Only the requested clock is evaluated; clocks below it only when the cap binds there.
     limit_w = regulated_power_w(cap)
     ev = evaluate(cw, coeffs, np.array([requested]), curve)
     throttled = not bool(ev.power_w[0] <= limit_w)
     idx = 0
     if throttled:
-        clocks = np.array([c for c in spec.supported_clocks_mhz() if c < requested])
-        if clocks.size:
-            ev = evaluate(cw, coeffs, clocks, curve)
-        fits = ev.power_w <= limit_w
-        if not clocks.size or not fits.any():
+        ev, idx = _highest_fitting_clock(cw, coeffs, curve, requested, limit_w, ev)
+        if idx < 0:
             raise ClockError(
                 f"power cap {cap:g} W is below what this workload draws on {spec.id} even at the "
                 f"lowest clock ({float(ev.power_w[0]):.0f} W)"
             )
-        idx = int(np.flatnonzero(fits)[-1])
     return _build(workload, spec, cw, coeffs, ev, idx, requested, cap, throttled, detail)
+
+
+# Supported clocks evaluated together while looking for the highest one under a binding cap.
+CLOCK_CHUNK = 8
+
+
+def _highest_fitting_clock(
+    cw: CompiledWorkload,
+    coeffs: GpuCoefficients,
+    curve: DvfsCurve,
+    requested: float,
+    limit_w: float,
+    at_requested: Evaluation,
+) -> tuple[Evaluation, int]:
+    """The highest supported clock below ``requested`` whose power fits ``limit_w``.
+
+    Clocks are evaluated in chunks from the top down, and the search stops at the first chunk
+    holding a fitting clock: the same clock a scan of the whole grid picks (no monotonicity is
+    assumed), usually after one chunk. Returns the last evaluation and the index in it, or
+    ``-1`` with the lowest clocks' evaluation when none fits.
+    """
+    below = [c for c in cw.gpu.supported_clocks_mhz() if c < requested]
+    ev, hi = at_requested, len(below)
+    while hi > 0:
+        lo = max(0, hi - CLOCK_CHUNK)
+        ev = evaluate(cw, coeffs, np.array(below[lo:hi]), curve)
+        fits = np.flatnonzero(ev.power_w <= limit_w)
+        if fits.size:
+            return ev, int(fits[-1])
+        hi = lo
+    return ev, -1
 
 
 def _build(
