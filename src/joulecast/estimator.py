@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -196,8 +197,8 @@ def with_cuda_graphs(coeffs: GpuCoefficients) -> GpuCoefficients:
     (``host_op_s`` and ``host_gemm_s`` become zero); the fixed host time per pass and the GPU's
     own cycles per kernel stay (the latter were measured on graph-replayed kernels).
     """
-    time = coeffs.time.model_copy(update={"host_op_s": 0.0, "host_gemm_s": 0.0})
-    return coeffs.model_copy(update={"time": time})
+    time = msgspec.structs.replace(coeffs.time, host_op_s=0.0, host_gemm_s=0.0)
+    return msgspec.structs.replace(coeffs, time=time)
 
 
 def estimate(

@@ -21,7 +21,7 @@ def gpus_command(
     """List the GPUs joulecast knows, with their key figures."""
     specs = [load_gpu(g) for g in gpu_ids()]
     if as_json:
-        typer.echo(json.dumps([s.model_dump(mode="json") for s in specs], indent=2))
+        typer.echo(json.dumps([s.to_dict() for s in specs], indent=2))
         return
     table = Table(title="GPUs (dense throughput at the spec clock)")
     for col in (

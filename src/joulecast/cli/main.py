@@ -111,4 +111,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Under `python -m joulecast.cli.main` this file runs as __main__, while the command modules
+    # register on the importable joulecast.cli.main: run that one.
+    from joulecast.cli.main import main as _main
+
+    _main()

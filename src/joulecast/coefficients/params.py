@@ -9,70 +9,88 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from joulecast.errors import CalibrationError
+from joulecast.schema import NonNegativeFloat, PositiveFloat, to_builtins, validate
 from joulecast.yamlio import dump_yaml, load_yaml_text
 
 COEFF_VERSION = 1
 
-
-class TimeParams(BaseModel):
-    """Time-model coefficients."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    eta_tensor: float = Field(
-        0.75, gt=0, le=1.0, description="fraction of pipe peak reached by GEMM-like kernels"
-    )
-    eta_cuda: float = Field(
-        0.6, gt=0, le=1.0, description="fraction of CUDA-core peak reached by other kernels"
-    )
-    eta_dram: float = Field(0.8, gt=0, le=1.0, description="fraction of DRAM bandwidth reached")
-    # The smallest GEMMs of the aiconfigurator A100-SXM table run back to back in 2.45 µs at
-    # 1410 MHz (3,460 cycles); the A10's free fit lands on 3,467. Not fitted: on the A100 set it
-    # trades off against host time.
-    kernel_latency_cycles: float = Field(3460.0, ge=0, description="fixed SM cycles per kernel")
-    host_op_s: float = Field(1.5e-5, ge=0, description="host time per functional op")
-    host_gemm_s: float = Field(3e-5, ge=0, description="host time per GEMM/conv/attention op")
-    pass_overhead_s: float = Field(1e-4, ge=0, description="fixed host time per forward pass")
-    overlap_p: float = Field(4.0, ge=1.0, description="p-norm combining math and memory time")
+Fraction = Annotated[float, msgspec.Meta(gt=0, le=1.0)]
 
 
-class PowerParams(BaseModel):
-    """Power-model coefficients (energy per event at the reference voltage)."""
+class TimeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Time-model coefficients.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Attributes:
+        eta_tensor: fraction of pipe peak reached by GEMM-like kernels.
+        eta_cuda: fraction of CUDA-core peak reached by other kernels.
+        eta_dram: fraction of DRAM bandwidth reached.
+        kernel_latency_cycles: fixed SM cycles per kernel. The smallest GEMMs of the
+            aiconfigurator A100-SXM table run back to back in 2.45 µs at 1410 MHz (3,460
+            cycles); the A10's free fit lands on 3,467. Not fitted: on the A100 set it trades off
+            against host time.
+        host_op_s: host time per functional op.
+        host_gemm_s: host time per GEMM/conv/attention op.
+        pass_overhead_s: fixed host time per forward pass.
+        overlap_p: p-norm combining math and memory time (>= 1).
+    """
 
-    busy_w: float = Field(20.0, ge=0, description="extra board power while any kernel runs")
-    sm_pj_per_cycle: float = Field(20.0, ge=0, description="per active SM per cycle")
-    tensor_pj_per_flop: float = Field(0.5, ge=0, description="bf16 tensor-core FLOP")
-    cuda_pj_per_flop: float = Field(3.0, ge=0, description="CUDA-core FLOP")
-    l2_pj_per_byte: float = Field(5.0, ge=0)
-    dram_pj_per_byte: float = Field(30.0, ge=0)
-    element_pj: float = Field(
-        0.0, ge=0, description="per element a pointwise or row-wise kernel processes"
-    )
-    idle_offset_w: float = Field(0.0, description="correction added to the idle(f) curve")
+    eta_tensor: Fraction = 0.75
+    eta_cuda: Fraction = 0.6
+    eta_dram: Fraction = 0.8
+    kernel_latency_cycles: NonNegativeFloat = 3460.0
+    host_op_s: NonNegativeFloat = 1.5e-5
+    host_gemm_s: NonNegativeFloat = 3e-5
+    pass_overhead_s: NonNegativeFloat = 1e-4
+    overlap_p: Annotated[float, msgspec.Meta(ge=1.0)] = 4.0
 
 
-class GpuCoefficients(BaseModel):
-    """Everything the estimator needs beyond the spec for one GPU."""
+class PowerParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Power-model coefficients (energy per event at the reference voltage).
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Attributes:
+        busy_w: extra board power while any kernel runs.
+        sm_pj_per_cycle: per active SM per cycle.
+        tensor_pj_per_flop: bf16 tensor-core FLOP.
+        cuda_pj_per_flop: CUDA-core FLOP.
+        l2_pj_per_byte: per byte through L2.
+        dram_pj_per_byte: per byte read or written in DRAM.
+        element_pj: per element a pointwise or row-wise kernel processes.
+        idle_offset_w: correction added to the idle(f) curve (may be negative).
+    """
+
+    busy_w: NonNegativeFloat = 20.0
+    sm_pj_per_cycle: NonNegativeFloat = 20.0
+    tensor_pj_per_flop: NonNegativeFloat = 0.5
+    cuda_pj_per_flop: NonNegativeFloat = 3.0
+    l2_pj_per_byte: NonNegativeFloat = 5.0
+    dram_pj_per_byte: NonNegativeFloat = 30.0
+    element_pj: NonNegativeFloat = 0.0
+    idle_offset_w: float = 0.0
+
+
+class GpuCoefficients(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Everything the estimator needs beyond the spec for one GPU.
+
+    Attributes:
+        ref_clock_mhz: clock whose voltage the energies refer to.
+    """
 
     version: int = COEFF_VERSION
     gpu: str
-    ref_clock_mhz: float = Field(gt=0, description="clock whose voltage the energies refer to")
+    ref_clock_mhz: PositiveFloat
     origin: str = "physics prior"
-    fitted_on: list[str] = Field(default_factory=list)
+    fitted_on: list[str] = []
     time: TimeParams = TimeParams()
     power: PowerParams = PowerParams()
 
     def to_yaml(self) -> str:
         """Human-readable YAML of the coefficients."""
-        return dump_yaml(self.model_dump(mode="json"))
+        return dump_yaml(to_builtins(self))
 
 
 def _coeff_dir() -> Path:
@@ -93,8 +111,8 @@ def read_coefficients(path: str | Path) -> GpuCoefficients:
     p = Path(path)
     try:
         data = load_yaml_text(p.read_text(encoding="utf-8"))
-        return GpuCoefficients.model_validate(data)
-    except (OSError, ValueError, ValidationError) as exc:
+    except (OSError, ValueError) as exc:
         raise CalibrationError(
             f"cannot read coefficients {p.name}: {exc}".splitlines()[0]
         ) from None
+    return validate(GpuCoefficients, data, f"coefficients {p.name}", CalibrationError)

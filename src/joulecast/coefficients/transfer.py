@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
+import msgspec
+
 from joulecast.coefficients.params import GpuCoefficients, shipped_coefficients
 from joulecast.hardware.spec import Architecture, GPUSpec, MemoryTechnology, load_gpu
 
@@ -48,17 +50,16 @@ def transfer(coeffs: GpuCoefficients, src: GPUSpec, dst: GPUSpec) -> GpuCoeffici
     width = tensor_width_factor(src, dst)
     dram = DRAM_PJ_PER_BIT[dst.memory_technology] / DRAM_PJ_PER_BIT[src.memory_technology]
     p = coeffs.power
-    power = p.model_copy(
-        update={
-            "tensor_pj_per_flop": p.tensor_pj_per_flop * node * width,
-            "cuda_pj_per_flop": p.cuda_pj_per_flop * node,
-            "l2_pj_per_byte": p.l2_pj_per_byte * node,
-            "element_pj": p.element_pj * node,
-            "sm_pj_per_cycle": p.sm_pj_per_cycle * node,
-            "busy_w": p.busy_w * dst.sm_count / src.sm_count,
-            "dram_pj_per_byte": p.dram_pj_per_byte * dram,
-            "idle_offset_w": 0.0,
-        }
+    power = msgspec.structs.replace(
+        p,
+        tensor_pj_per_flop=p.tensor_pj_per_flop * node * width,
+        cuda_pj_per_flop=p.cuda_pj_per_flop * node,
+        l2_pj_per_byte=p.l2_pj_per_byte * node,
+        element_pj=p.element_pj * node,
+        sm_pj_per_cycle=p.sm_pj_per_cycle * node,
+        busy_w=p.busy_w * dst.sm_count / src.sm_count,
+        dram_pj_per_byte=p.dram_pj_per_byte * dram,
+        idle_offset_w=0.0,
     )
     return GpuCoefficients(
         gpu=dst.id,
@@ -122,10 +123,9 @@ def _transferred(gpu: GPUSpec) -> GpuCoefficients:
     dram = anchored_dram_pj_per_byte(gpu)
     if dram is None:
         return coeffs
-    power = coeffs.power.model_copy(update={"dram_pj_per_byte": dram})
-    return coeffs.model_copy(
-        update={
-            "power": power,
-            "origin": coeffs.origin + "; HBM energy per byte measured on H200 kernels",
-        }
+    power = msgspec.structs.replace(coeffs.power, dram_pj_per_byte=dram)
+    return msgspec.structs.replace(
+        coeffs,
+        power=power,
+        origin=coeffs.origin + "; HBM energy per byte measured on H200 kernels",
     )

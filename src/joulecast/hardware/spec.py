@@ -14,17 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
 
-from joulecast.errors import ClockError, SpecError, UnknownNameError
+from joulecast.errors import ClockError, UnknownNameError
+from joulecast.schema import NonNegativeInt, PositiveFloat, PositiveInt, to_builtins, validate
 from joulecast.workload.ir import Precision
 from joulecast.yamlio import load_mapping, load_yaml_text
 
@@ -50,58 +43,61 @@ class Architecture(StrEnum):
     BLACKWELL = "blackwell"
 
 
-class GPUSpec(BaseModel):
-    """One GPU part. Construct with :func:`load_gpu` or :func:`gpu_from_file`."""
+class GPUSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One GPU part. Construct with :func:`load_gpu` or :func:`gpu_from_file`.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    Attributes:
+        max_clock_mhz: highest SM clock the part supports.
+        min_clock_mhz: lowest lockable SM clock.
+        clock_step_mhz: granularity of lockable SM clocks.
+        spec_clock_mhz: clock at which the TFLOPS figures hold.
+        tensor_tflops: dense tensor-core TFLOPS per precision.
+        cuda_tflops: CUDA-core (non-tensor) TFLOPS per precision.
+        idle_power_w: board power idle at the max clock.
+        mig_slices: compute slices for MIG; 0 = no MIG.
+    """
 
     id: str
     name: str
     architecture: Architecture
-    process_node_nm: float = Field(gt=0)
-    sm_count: int = Field(gt=0)
-    max_clock_mhz: float = Field(gt=0, description="highest SM clock the part supports")
-    base_clock_mhz: float = Field(gt=0)
-    min_clock_mhz: float = Field(gt=0, description="lowest lockable SM clock")
-    clock_step_mhz: float = Field(gt=0, description="granularity of lockable SM clocks")
-    spec_clock_mhz: float = Field(gt=0, description="clock at which the TFLOPS figures hold")
-    tensor_tflops: dict[Precision, float] = Field(description="dense tensor-core TFLOPS")
-    cuda_tflops: dict[Precision, float] = Field(description="CUDA-core (non-tensor) TFLOPS")
+    process_node_nm: PositiveFloat
+    sm_count: PositiveInt
+    max_clock_mhz: PositiveFloat
+    base_clock_mhz: PositiveFloat
+    min_clock_mhz: PositiveFloat
+    clock_step_mhz: PositiveFloat
+    spec_clock_mhz: PositiveFloat
+    tensor_tflops: dict[Precision, float]
+    cuda_tflops: dict[Precision, float]
     memory_technology: MemoryTechnology
-    memory_bandwidth_gb_s: float = Field(gt=0)
-    memory_capacity_gb: float = Field(gt=0)
-    memory_clock_mhz: float | None = Field(default=None, gt=0)
-    l2_cache_mb: float = Field(gt=0)
-    shared_memory_per_sm_kb: float = Field(gt=0)
-    tdp_w: float = Field(gt=0)
-    default_power_limit_w: float = Field(gt=0)
-    min_power_limit_w: float = Field(gt=0)
-    max_power_limit_w: float = Field(gt=0)
-    idle_power_w: float = Field(gt=0, description="board power idle at the max clock")
-    mig_slices: int = Field(default=0, ge=0, description="compute slices for MIG; 0 = no MIG")
+    memory_bandwidth_gb_s: PositiveFloat
+    memory_capacity_gb: PositiveFloat
+    l2_cache_mb: PositiveFloat
+    shared_memory_per_sm_kb: PositiveFloat
+    tdp_w: PositiveFloat
+    default_power_limit_w: PositiveFloat
+    min_power_limit_w: PositiveFloat
+    max_power_limit_w: PositiveFloat
+    idle_power_w: PositiveFloat
+    memory_clock_mhz: PositiveFloat | None = None
+    mig_slices: NonNegativeInt = 0
     form_factor: str = "SXM"
-    sources: list[str] = Field(default_factory=list)
-    _hash: int = PrivateAttr(default=0)
-
-    def model_post_init(self, context: Any, /) -> None:
-        # Specs key the per-shape cost caches, so hashing must be cheap and content-based.
-        self._hash = hash(self.model_dump_json())
+    sources: list[str] = []
 
     def __hash__(self) -> int:
-        return self._hash
+        # Specs key the per-shape cost caches: a content hash (the tables are dicts).
+        return hash(
+            tuple(
+                tuple(sorted(v.items()))
+                if isinstance(v, dict)
+                else tuple(v)
+                if isinstance(v, list)
+                else v
+                for v in msgspec.structs.astuple(self)
+            )
+        )
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, GPUSpec):
-            return NotImplemented
-        return self._hash == other._hash and self.model_dump() == other.model_dump()
-
-    @field_validator("architecture", mode="before")
-    @classmethod
-    def _lower_architecture(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> GPUSpec:
+    def __post_init__(self) -> None:
         problems = [
             *self._clock_problems(),
             *self._throughput_problems(),
@@ -110,7 +106,10 @@ class GPUSpec(BaseModel):
         ]
         if problems:
             raise ValueError("; ".join(problems))
-        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data of the spec (the shipped YAML's fields; enums as strings)."""
+        return to_builtins(self)
 
     def _clock_problems(self) -> list[str]:
         out: list[str] = []
@@ -273,7 +272,7 @@ class GPUSpec(BaseModel):
 
     def scaled(self, **changes: Any) -> GPUSpec:
         """A hypothetical variant with some fields replaced (validated again)."""
-        data = self.model_dump()
+        data = self.to_dict()
         data.update(changes)
         return _validate(data, f"{self.id} variant")
 
@@ -303,13 +302,10 @@ _WIDER: dict[Precision, tuple[Precision, ...]] = {
 
 
 def _validate(data: dict[str, Any], origin: str) -> GPUSpec:
-    try:
-        return GPUSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        loc = ".".join(str(p) for p in first["loc"])
-        raise SpecError(f"{origin}: {loc}: {msg}" if loc else f"{origin}: {msg}") from None
+    arch = data.get("architecture")
+    if isinstance(arch, str):  # generations are matched case-insensitively
+        data = {**data, "architecture": arch.strip().lower()}
+    return validate(GPUSpec, data, origin)
 
 
 def _gpu_dir() -> Any:
@@ -355,7 +351,7 @@ def gpu_from_file(path: str | Path) -> GPUSpec:
     data = load_mapping(p, "GPU spec file")
     base = data.pop("base", None)
     if base is not None:
-        merged = load_gpu(str(base)).model_dump()
+        merged = load_gpu(str(base)).to_dict()
         merged.update(data)
         data = merged
     data.setdefault("id", p.stem)

@@ -250,7 +250,7 @@ def partition_spec(gpu: GPUSpec, profile: str) -> GPUSpec:
     """
     prof = parse_profile(profile)
     c, m = prof.compute_fraction, prof.memory_fraction
-    doc = gpu.model_dump()
+    doc = gpu.to_dict()
     doc.update(
         sm_count=max(1, round(gpu.sm_count * c)),
         tensor_tflops={k: v * c for k, v in gpu.tensor_tflops.items()},
