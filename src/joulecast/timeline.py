@@ -89,9 +89,7 @@ def compile_workload(workload: Workload, gpu: GPUSpec) -> CompiledWorkload:
     if hit is not None:
         return hit
     index: dict[object, int] = {}
-    order = np.empty(len(workload.ops), dtype=np.intp)
-    for i, op in enumerate(workload.ops):
-        order[i] = index.setdefault(op, len(index))
+    order = np.array([index.setdefault(op, len(index)) for op in workload.ops], dtype=np.intp)
     uniques = tuple(index)
     costs = tuple(cost_of(op, gpu) for op in uniques)  # type: ignore[arg-type]
     count = np.bincount(order, minlength=len(uniques)).astype(np.float64)
