@@ -36,6 +36,9 @@ test: $(STAMP) lint typecheck
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_estimate.py
+	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_mig.py
+	$(BIN)/python benchmarks/bench_validate.py
 
 accuracy: $(VENV)/.installed
 	$(BIN)/joulecast validate --markdown docs/accuracy.md --plot docs/img/accuracy.png

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kernel_list import write_kernel_list  # noqa: E402
+from kernel_list import write_kernel_list
 
 
 def wall_s(cmd: list[str], repeats: int) -> list[float]:
