@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from joulecast.errors import SpecError, UnknownNameError
+from joulecast.schema import NonNegativeInt, PositiveFloat, PositiveInt, validate
 from joulecast.yamlio import load_mapping, load_yaml_text
 
 Family = Literal[
@@ -116,82 +117,81 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Architecture of one model: the ``config.json`` fields that shape its kernels.
 
     Field names follow Hugging Face where one exists. Widths are element counts; ``None`` means
     "not applicable to this family" (or "derive the usual default", e.g. ``head_dim``).
-    """
+    Construct with :func:`load_model_config`, :func:`model_config_from_file` or
+    :func:`parse_hf_config` (which validate); counts are > 0 (or >= 0 where 0 means "none").
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Attributes:
+        source: where the architecture numbers come from (non-empty).
+        fp8_scope: which linears a checkpoint's fp8 recipe quantises (used at --precision fp8).
+        sliding_window_pattern: every N-th layer (N-1, 2N-1, ...) is global, others local.
+        moe_layer_step: MoE every N-th layer (N-1, ...).
+        active_params_include_embedding: whether the vendor's 'active parameters' count the
+            input embedding.
+        extra_params: checkpoint parameters outside the modelled graph (e.g. a vision tower).
+    """
 
     id: str
     family: Family
     aliases: tuple[str, ...] = ()
-    source: str = Field(min_length=1, description="where the architecture numbers come from")
+    source: Annotated[str, msgspec.Meta(min_length=1)]
     weight_precision: Literal["fp32", "bf16", "fp16", "fp8", "mxfp4"] = "bf16"
-    fp8_scope: Literal["all_linear", "mlp_inner_layers", "routed_experts_inner_layers"] = Field(
-        default="all_linear",
-        description="which linears a checkpoint's fp8 recipe quantises (used at --precision fp8)",
+    fp8_scope: Literal["all_linear", "mlp_inner_layers", "routed_experts_inner_layers"] = (
+        "all_linear"
     )
     # ---- transformer body ----
-    num_hidden_layers: int | None = Field(default=None, gt=0)
-    hidden_size: int | None = Field(default=None, gt=0)
-    intermediate_size: int | None = Field(default=None, gt=0)
-    num_attention_heads: int | None = Field(default=None, gt=0)
-    num_key_value_heads: int | None = Field(default=None, gt=0)
-    head_dim: int | None = Field(default=None, gt=0)
-    vocab_size: int | None = Field(default=None, gt=0)
-    max_position_embeddings: int | None = Field(default=None, gt=0)
-    type_vocab_size: int = Field(default=0, ge=0)
+    num_hidden_layers: PositiveInt | None = None
+    hidden_size: PositiveInt | None = None
+    intermediate_size: PositiveInt | None = None
+    num_attention_heads: PositiveInt | None = None
+    num_key_value_heads: PositiveInt | None = None
+    head_dim: PositiveInt | None = None
+    vocab_size: PositiveInt | None = None
+    max_position_embeddings: PositiveInt | None = None
+    type_vocab_size: NonNegativeInt = 0
     tie_word_embeddings: bool = False
     hidden_act: str = "silu"
     attention_bias: bool = False
     qk_norm: bool = False
-    sliding_window: int | None = Field(default=None, gt=0)
-    sliding_window_pattern: int | None = Field(
-        default=None, gt=0, description="every N-th layer (N-1, 2N-1, ...) is global, others local"
-    )
-    attention_chunk_size: int | None = Field(default=None, gt=0)
-    no_rope_layer_interval: int | None = Field(default=None, gt=0)
+    sliding_window: PositiveInt | None = None
+    sliding_window_pattern: PositiveInt | None = None
+    attention_chunk_size: PositiveInt | None = None
+    no_rope_layer_interval: PositiveInt | None = None
     # ---- mixture of experts ----
-    num_experts: int = Field(default=0, ge=0)
-    num_experts_per_tok: int = Field(default=0, ge=0)
-    moe_intermediate_size: int | None = Field(default=None, gt=0)
-    num_shared_experts: int = Field(default=0, ge=0)
-    shared_expert_intermediate_size: int | None = Field(default=None, gt=0)
-    first_k_dense_replace: int = Field(default=0, ge=0)
-    moe_layer_step: int = Field(default=1, gt=0, description="MoE every N-th layer (N-1, ...)")
-    intermediate_size_mlp: int | None = Field(default=None, gt=0)
+    num_experts: NonNegativeInt = 0
+    num_experts_per_tok: NonNegativeInt = 0
+    moe_intermediate_size: PositiveInt | None = None
+    num_shared_experts: NonNegativeInt = 0
+    shared_expert_intermediate_size: PositiveInt | None = None
+    first_k_dense_replace: NonNegativeInt = 0
+    moe_layer_step: PositiveInt = 1
+    intermediate_size_mlp: PositiveInt | None = None
     # ---- multi-head latent attention (DeepSeek-V3) ----
-    q_lora_rank: int | None = Field(default=None, gt=0)
-    kv_lora_rank: int | None = Field(default=None, gt=0)
-    qk_rope_head_dim: int | None = Field(default=None, gt=0)
-    qk_nope_head_dim: int | None = Field(default=None, gt=0)
-    v_head_dim: int | None = Field(default=None, gt=0)
+    q_lora_rank: PositiveInt | None = None
+    kv_lora_rank: PositiveInt | None = None
+    qk_rope_head_dim: PositiveInt | None = None
+    qk_nope_head_dim: PositiveInt | None = None
+    v_head_dim: PositiveInt | None = None
     # ---- vision ----
-    image_size: int | None = Field(default=None, gt=0)
-    patch_size: int | None = Field(default=None, gt=0)
-    num_channels: int = Field(default=3, gt=0)
-    num_labels: int = Field(default=1000, gt=0)
+    image_size: PositiveInt | None = None
+    patch_size: PositiveInt | None = None
+    num_channels: PositiveInt = 3
+    num_labels: PositiveInt = 1000
     depths: tuple[int, ...] | None = None
     hidden_sizes: tuple[int, ...] | None = None
-    embedding_size: int | None = Field(default=None, gt=0)
+    embedding_size: PositiveInt | None = None
     neck_hidden_sizes: tuple[int, ...] | None = None
     transformer_depths: tuple[int, ...] | None = None
-    mlp_ratio: float = Field(default=2.0, gt=0)
-    expand_ratio: float = Field(default=4.0, gt=0)
-    conv_kernel_size: int = Field(default=3, gt=0)
+    mlp_ratio: PositiveFloat = 2.0
+    expand_ratio: PositiveFloat = 4.0
+    conv_kernel_size: PositiveInt = 3
     # ---- how published counts are quoted ----
-    active_params_include_embedding: bool = Field(
-        default=True,
-        description="whether the vendor's 'active parameters' count the input embedding",
-    )
-    extra_params: int = Field(
-        default=0,
-        ge=0,
-        description="checkpoint parameters outside the modelled graph (e.g. a vision tower)",
-    )
+    active_params_include_embedding: bool = True
+    extra_params: NonNegativeInt = 0
     extra_params_note: str | None = None
 
     # ---- derived -------------------------------------------------------------------------
@@ -300,25 +300,22 @@ def _configs_dir() -> Any:
     return resources.files("joulecast.models") / "configs"
 
 
+#: Fields every config must give, whatever its family (``id``, ``family``, ``source``).
+_ALWAYS_REQUIRED = tuple(f.name for f in msgspec.structs.fields(ModelConfig) if f.required)
+
+
 def _validate(data: Mapping[str, Any], origin: str) -> ModelConfig:
     family = data.get("family")
-    if family is not None and family in _REQUIRED:
-        missing = [k for k in _REQUIRED[str(family)] if data.get(k) is None]
+    if isinstance(family, str) and family in _REQUIRED:
+        missing = [k for k in _REQUIRED[family] if data.get(k) is None]
         if missing:
             raise SpecError(
                 f"{origin}: missing required fields for a {family} model: " + ", ".join(missing)
             )
-    try:
-        return ModelConfig.model_validate(dict(data))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "config"
-        if first["type"] == "missing":
-            names = [
-                ".".join(str(p) for p in e["loc"]) for e in exc.errors() if e["type"] == "missing"
-            ]
-            raise SpecError(f"{origin}: missing required fields: {', '.join(names)}") from None
-        raise SpecError(f"{origin}: {loc}: {first['msg']}") from None
+    absent = [k for k in _ALWAYS_REQUIRED if k not in data]
+    if absent:  # all of them named, where msgspec would name the first
+        raise SpecError(f"{origin}: missing required fields: {', '.join(absent)}")
+    return validate(ModelConfig, dict(data), origin)
 
 
 @cache
@@ -446,7 +443,7 @@ _KEY_ALIASES: dict[str, str] = {
     "neck_hidden_sizes": "neck_hidden_sizes",
 }
 
-_FIELDS = frozenset(ModelConfig.model_fields)
+_FIELDS = frozenset(ModelConfig.__struct_fields__)
 
 
 def _to_int(value: Any, key: str, origin: str) -> int:
