@@ -62,6 +62,8 @@ def _readable(exc: msgspec.ValidationError) -> str:
     if bound:
         value = float(bound.group("value"))
         msg = f"must be {_WORDS[bound.group('op')]} {value:g}"
+    elif msg.startswith("Expected `str` of length >= 1"):
+        msg = "must not be empty"
     elif msg.startswith("Object contains unknown field"):
         msg = msg.replace("Object contains unknown field", "unknown field")
     elif msg.startswith("Object missing required field"):
