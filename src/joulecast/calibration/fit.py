@@ -5,9 +5,10 @@
 * **time** (6 parameters): GEMM-like and other-kernel pipe efficiency, DRAM bandwidth
   efficiency, host time per op (GEMM-class ops cost :data:`HOST_GEMM_VS_OP` times more), fixed
   host time per pass, and the p-norm exponent of math/memory overlap: bounded non-linear least
-  squares on log time (rows weigh by relative error). The fixed GPU cycles per kernel are not
-  fitted (collinear with host time); they come from back-to-back timings of the smallest GEMMs
-  (see ``TimeParams.kernel_latency_cycles``);
+  squares on log time (rows weigh by relative error; each evaluation prices every row at once
+  with :class:`~joulecast.calibration.stacked.StackedPasses`, the timeline's own floats). The
+  fixed GPU cycles per kernel are not fitted (collinear with host time); they come from
+  back-to-back timings of the smallest GEMMs (see ``TimeParams.kernel_latency_cycles``);
 * **power** (7 non-negative energies, plus idle power where the part has no measured idle table):
   non-negative least squares of measured energy minus idle energy on the event counts of the
   fitted time model, rows weighted by 1/energy (relative error).
@@ -20,17 +21,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import least_squares, nnls
 
 from joulecast.calibration.data import Measurement
+from joulecast.calibration.stacked import StackedPasses
 from joulecast.coefficients.params import GpuCoefficients, PowerParams, TimeParams
 from joulecast.dvfs import dvfs_curve
 from joulecast.errors import CalibrationError
 from joulecast.hardware.spec import GPUSpec, load_gpu
 from joulecast.power import FEATURES, pass_events
-from joulecast.timeline import CompiledWorkload, compile_workload, kernel_times, pass_times
+from joulecast.timeline import CompiledWorkload, compile_workload
 
 _TIME_FIELDS = (
     "eta_tensor",
@@ -62,7 +65,7 @@ class _Row:
 def _time_params(x: NDArray[np.float64], base: TimeParams) -> TimeParams:
     values = dict(zip(_TIME_FIELDS, (x * _SCALE).tolist(), strict=True))
     values["host_gemm_s"] = HOST_GEMM_VS_OP * values["host_op_s"]
-    return base.model_copy(update=values)
+    return msgspec.structs.replace(base, **values)
 
 
 class Calibration:
@@ -91,12 +94,10 @@ class Calibration:
         data = self._rows(rows)
         base = TimeParams()
         t_meas = np.array([d.time_s for d in data])
+        stack = StackedPasses([d.cw for d in data], [float(d.clock[0]) for d in data])
 
         def residual(x: NDArray[np.float64]) -> NDArray[np.float64]:
-            tp = _time_params(x, base)
-            pred = np.array(
-                [pass_times(d.cw, tp, kernel_times(d.cw, tp, d.clock)).time_s[0] for d in data]
-            )
+            pred = stack.time_s(_time_params(x, base))
             return np.asarray(np.log(pred / t_meas), dtype=np.float64)
 
         x0 = np.clip(
