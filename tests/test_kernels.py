@@ -16,8 +16,6 @@ IDEAL = GpuCoefficients(
         eta_cuda=1.0,
         eta_dram=1.0,
         kernel_latency_cycles=0,
-        host_op_s=0,
-        pass_overhead_s=0,
     ),
 )
 
@@ -180,9 +178,11 @@ def test_misaligned_batched_gemm_is_slower_than_padded() -> None:
 
 
 def test_attention_matmuls_cost_the_host_a_function_call_not_a_module_call() -> None:
+    from joulecast.coefficients.host import Host
     from joulecast.timeline import pass_times
 
-    params = TimeParams(host_op_s=1e-5, host_gemm_s=3e-5, pass_overhead_s=0.0)
+    params = TimeParams()
+    host = Host(id="h", description="", host_op_s=1e-5, host_module_op_s=3e-5, pass_overhead_s=0)
     tiny = {  # host-bound: each op's GPU time is far below its host time
         "linear": Gemm(8, 64, 64),
         "scores": Gemm(8, 8, 64, batch=4),
@@ -193,7 +193,7 @@ def test_attention_matmuls_cost_the_host_a_function_call_not_a_module_call() -> 
     for name, op in tiny.items():
         cw = compile_workload(Workload(name, (op,) * 100), spec)
         t_u = kernel_times(cw, params, np.array([1000.0]))
-        times[name] = float(pass_times(cw, params, t_u).time_s[0])
+        times[name] = float(pass_times(cw, host, t_u).time_s[0])
     assert times["linear"] > 2.5 * times["scores"]
     assert times["scores"] == pytest.approx(times["add"], rel=0.05)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
 from joulecast.coefficients import GpuCoefficients, coefficients_for
+from joulecast.coefficients.host import Host, default_host_id, load_host, resolve_host
 from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
@@ -53,6 +53,8 @@ class Estimate:
         avg_power_w: ``energy_j / time_s``.
         sm_clock_mhz: SM clock the pass runs at (below the requested clock when throttled).
         activity: average utilisation fractions over the pass (tensor, dram, sm, fp32, ...).
+        coefficients: where the GPU's coefficients come from (fitted, or transferred by physics).
+        host: id of the host that issued the pass.
     """
 
     workload: str
@@ -73,6 +75,7 @@ class Estimate:
     breakdown: tuple[ClassBreakdown, ...] = field(default_factory=tuple)
     top_kernels: tuple[KernelRow, ...] = field(default_factory=tuple)
     coefficients: str = ""
+    host: str = ""
     tokens: int | None = None
 
     @property
@@ -101,6 +104,7 @@ class Estimate:
             "breakdown": [asdict(b) for b in self.breakdown],
             "top_kernels": [asdict(k) for k in self.top_kernels],
             "coefficients": self.coefficients,
+            "host": self.host,
             "tokens": self.tokens,
             "energy_per_token_j": self.energy_per_token_j,
             "tokens_per_s": self.tokens_per_s,
@@ -148,11 +152,14 @@ def evaluate(
     coeffs: GpuCoefficients,
     clock_mhz: NDArray[np.float64],
     curve: DvfsCurve | None = None,
+    host: Host | None = None,
 ) -> Evaluation:
-    """Time and energy of the pass at each clock in ``clock_mhz`` (vectorised)."""
+    """Time and energy of the pass at each clock in ``clock_mhz`` (vectorised), issued by
+    ``host`` (default: the part's default host)."""
     curve = curve or dvfs_curve(cw.gpu)
+    host = host or host_for(cw.gpu)
     t_u = kernel_times(cw, coeffs.time, clock_mhz)
-    pt = pass_times(cw, coeffs.time, t_u)
+    pt = pass_times(cw, host, t_u)
     v2 = curve.v2_ratio(clock_mhz, coeffs.ref_clock_mhz)
     e_u = _priced(event_matrix(cw, t_u, clock_mhz, v2), coefficient_vector(coeffs.power))
     idle = curve.idle_power(clock_mhz) + coeffs.power.idle_offset_w
@@ -190,15 +197,10 @@ def _describe(op: object) -> str:
     return f"{kind} {size} {prec}"
 
 
-def with_cuda_graphs(coeffs: GpuCoefficients) -> GpuCoefficients:
-    """Coefficients for a pass replayed as one CUDA graph.
-
-    The graph is launched once, so the host no longer pays Python and dispatch time per op
-    (``host_op_s`` and ``host_gemm_s`` become zero); the fixed host time per pass and the GPU's
-    own cycles per kernel stay (the latter were measured on graph-replayed kernels).
-    """
-    time = msgspec.structs.replace(coeffs.time, host_op_s=0.0, host_gemm_s=0.0)
-    return msgspec.structs.replace(coeffs, time=time)
+def host_for(gpu: GPUSpec) -> Host:
+    """The host ``gpu`` is assumed to sit in when none is given (its measurement machine for a
+    calibrated part; see ``coefficients/data/hosts/defaults.yaml``)."""
+    return load_host(default_host_id(gpu.id, gpu.form_factor))
 
 
 def estimate(
@@ -208,6 +210,7 @@ def estimate(
     sm_clock_mhz: float | None = None,
     power_cap_w: float | None = None,
     coefficients: GpuCoefficients | None = None,
+    host: str | Host | None = None,
     cuda_graphs: bool = False,
     detail: bool = True,
 ) -> Estimate:
@@ -220,6 +223,8 @@ def estimate(
         power_cap_w: board power limit; default is the part's default limit. When the pass would
             draw more, the clock is lowered to the highest supported clock that fits the cap.
         coefficients: calibrated coefficients; default: shipped or transferred ones.
+        host: the machine issuing the kernels: a :class:`Host`, a shipped host id or a host
+            file (``joulecast host fit``); default: the part's default host.
         cuda_graphs: the pass is replayed as a CUDA graph (serving engines' decode): no host
             dispatch time per op. Default: eager PyTorch, as the calibration runs were.
         detail: compute the per-class breakdown and top kernels.
@@ -230,8 +235,9 @@ def estimate(
     spec = resolve_gpu(gpu)
     requested = spec.check_clock(sm_clock_mhz if sm_clock_mhz is not None else spec.max_clock_mhz)
     coeffs = coefficients or coefficients_for(spec)
+    machine = resolve_host(host) if host is not None else host_for(spec)
     if cuda_graphs:
-        coeffs = with_cuda_graphs(coeffs)
+        machine = machine.with_cuda_graphs()
     curve = dvfs_curve(spec)
     cap = power_cap_w if power_cap_w is not None else spec.default_power_limit_w
     idle_at_clock = float(curve.idle_power(requested)) + coeffs.power.idle_offset_w
@@ -240,17 +246,17 @@ def estimate(
 
     # Only the requested clock is evaluated; clocks below it only when the cap binds there.
     limit_w = regulated_power_w(cap)
-    ev = evaluate(cw, coeffs, np.array([requested]), curve)
+    ev = evaluate(cw, coeffs, np.array([requested]), curve, machine)
     throttled = not bool(ev.power_w[0] <= limit_w)
     idx = 0
     if throttled:
-        ev, idx = _highest_fitting_clock(cw, coeffs, curve, requested, limit_w, ev)
+        ev, idx = _highest_fitting_clock(cw, coeffs, curve, machine, requested, limit_w, ev)
         if idx < 0:
             raise ClockError(
                 f"power cap {cap:g} W is below what this workload draws on {spec.id} even at the "
                 f"lowest clock ({float(ev.power_w[0]):.0f} W)"
             )
-    return _build(workload, spec, cw, coeffs, ev, idx, requested, cap, throttled, detail)
+    return _build(workload, spec, cw, coeffs, machine, ev, idx, requested, cap, throttled, detail)
 
 
 # Supported clocks evaluated together while looking for the highest one under a binding cap.
@@ -261,6 +267,7 @@ def _highest_fitting_clock(
     cw: CompiledWorkload,
     coeffs: GpuCoefficients,
     curve: DvfsCurve,
+    host: Host,
     requested: float,
     limit_w: float,
     at_requested: Evaluation,
@@ -276,7 +283,7 @@ def _highest_fitting_clock(
     ev, hi = at_requested, len(below)
     while hi > 0:
         lo = max(0, hi - CLOCK_CHUNK)
-        ev = evaluate(cw, coeffs, np.array(below[lo:hi]), curve)
+        ev = evaluate(cw, coeffs, np.array(below[lo:hi]), curve, host)
         fits = np.flatnonzero(ev.power_w <= limit_w)
         if fits.size:
             return ev, int(fits[-1])
@@ -289,6 +296,7 @@ def _build(
     spec: GPUSpec,
     cw: CompiledWorkload,
     coeffs: GpuCoefficients,
+    host: Host,
     ev: Evaluation,
     idx: int,
     requested: float,
@@ -376,5 +384,6 @@ def _build(
         breakdown=tuple(breakdown),
         top_kernels=tuple(top),
         coefficients=coeffs.origin,
+        host=host.id,
         tokens=workload.tokens,
     )

@@ -15,9 +15,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from joulecast.coefficients import coefficients_for
+from joulecast.coefficients.host import Host, resolve_host
 from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import ClockError, JoulecastError
-from joulecast.estimator import Evaluation, evaluate, with_cuda_graphs
+from joulecast.estimator import Evaluation, evaluate, host_for
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
 from joulecast.timeline import compile_workload
 from joulecast.workload.ir import Workload
@@ -73,6 +74,7 @@ def sweep(
     power_caps_w: Sequence[float] | None = None,
     max_slowdown: float = 1.1,
     cuda_graphs: bool = False,
+    host: str | Host | None = None,
 ) -> list[SweepPoint]:
     """Evaluate every workload × GPU × power cap × clock.
 
@@ -85,6 +87,8 @@ def sweep(
         max_slowdown: budget for ``fastest_within_budget``: the lowest-energy point whose time is
             at most this factor above the fastest point of the same workload, GPU and cap.
         cuda_graphs: the passes are replayed as CUDA graphs (no host dispatch time per op).
+        host: the machine issuing the kernels (a host, shipped id or file); default: each
+            part's default host.
 
     Returns:
         One :class:`SweepPoint` per combination, ordered by GPU, workload, cap and clock, with
@@ -115,12 +119,13 @@ def sweep(
         pos = np.rint((requested - spec.min_clock_mhz) / spec.clock_step_mhz).astype(np.intp)
         grid = np.asarray(spec.supported_clocks_mhz()[: int(pos[-1]) + 1], dtype=np.float64)
         coeffs = coefficients_for(spec)
+        machine = resolve_host(host) if host is not None else host_for(spec)
         if cuda_graphs:
-            coeffs = with_cuda_graphs(coeffs)
+            machine = machine.with_cuda_graphs()
         curve = dvfs_curve(spec)
         caps = _power_caps(spec, power_caps_w, requested, curve, coeffs.power.idle_offset_w)
         for wl in workloads:
-            ev = evaluate(compile_workload(wl, spec), coeffs, grid, curve)
+            ev = evaluate(compile_workload(wl, spec), coeffs, grid, curve, machine)
             for cap in caps:
                 points += _group(wl.name, spec, ev, requested, pos, cap, max_slowdown)
     return points

@@ -1,8 +1,9 @@
 """The whole pass: per-kernel GPU time and the host issuing kernels, as two overlapping timelines.
 
-The host issues op *i* after ``pass_overhead/2 + Σ_{k≤i} h_k`` (``h`` = ``host_gemm_s`` for
-module-level GEMM/conv/attention ops, ``host_op_s`` for the rest, batched activation matmuls
-included); the GPU starts it when it has been issued and the previous kernel has finished.
+The host (:class:`~joulecast.coefficients.host.Host`) issues op *i* after
+``pass_overhead/2 + Σ_{k≤i} h_k`` (``h`` = ``host_module_op_s`` for module-level
+GEMM/conv/attention ops, ``host_op_s`` for the rest, batched activation matmuls included); the
+GPU starts it when it has been issued and the previous kernel has finished.
 With issue times ``a_i`` and kernel times ``t_i`` the end of the last kernel is
 ``max_j (a_j + Σ_{i≥j} t_i)``, computed with one reverse cumulative sum (vectorised over clocks).
 The synchronised pass then ends after the rest of the fixed host overhead. Idle gaps
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from joulecast.coefficients.host import Host
 from joulecast.coefficients.params import TimeParams
 from joulecast.hardware.spec import GPUSpec
 from joulecast.kernels.arch import arch_params
@@ -171,19 +173,17 @@ class PassTimes:
     gpu_busy_s: NDArray[np.float64]
 
 
-def pass_times(
-    cw: CompiledWorkload, params: TimeParams, t_unique: NDArray[np.float64]
-) -> PassTimes:
+def pass_times(cw: CompiledWorkload, host: Host, t_unique: NDArray[np.float64]) -> PassTimes:
     """Synchronised pass time from per-op kernel times and host dispatch."""
     t_seq = t_unique[cw.order]  # (n_ops, n_clocks)
     suffix = np.cumsum(t_seq[::-1], axis=0)[::-1]
     # Module-level ops (linear, conv, attention) cost the host more Python than functional ones;
     # a batched matmul of activations (attention scores) is a tensor function (torch.matmul).
-    host_unique = np.where(cw.module_call, params.host_gemm_s, params.host_op_s)
-    issue = params.pass_overhead_s / 2 + np.cumsum(host_unique[cw.order])
+    host_unique = np.where(cw.module_call, host.host_module_op_s, host.host_op_s)
+    issue = host.pass_overhead_s / 2 + np.cumsum(host_unique[cw.order])
     gpu_end = np.max(issue[:, None] + suffix, axis=0)
     busy = suffix[0]
     # After the last launch the host finishes the forward call (output objects) while the GPU
     # drains its queue; the synchronise then returns at whichever ends last.
-    host_end = issue[-1] + params.pass_overhead_s / 2
+    host_end = issue[-1] + host.pass_overhead_s / 2
     return PassTimes(time_s=np.maximum(gpu_end, host_end), gpu_busy_s=busy)

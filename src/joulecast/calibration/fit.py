@@ -27,7 +27,9 @@ from numpy.typing import NDArray
 from scipy.optimize import least_squares, nnls
 
 from joulecast.calibration.data import Measurement
+from joulecast.calibration.predictions import Prediction, mape, predict_rows
 from joulecast.calibration.stacked import StackedPasses
+from joulecast.coefficients.host import Host
 from joulecast.coefficients.params import GpuCoefficients, PowerParams, TimeParams
 from joulecast.dvfs import dvfs_curve
 from joulecast.errors import CalibrationError
@@ -35,6 +37,7 @@ from joulecast.hardware.spec import GPUSpec, load_gpu
 from joulecast.power import FEATURES, pass_events
 from joulecast.timeline import CompiledWorkload, compile_workload
 
+# Fitted time parameters: the GPU's (TimeParams) and the measurement host's (Host).
 _TIME_FIELDS = (
     "eta_tensor",
     "eta_cuda",
@@ -43,6 +46,9 @@ _TIME_FIELDS = (
     "pass_overhead_s",
     "overlap_p",
 )
+_HOST_FIELDS = ("host_op_s", "pass_overhead_s")
+# Where the host fit starts: 15 µs per functional op, 0.1 ms per pass.
+_HOST_START = {"host_op_s": 1.5e-5, "pass_overhead_s": 1e-4}
 _SCALE = np.array([1.0, 1.0, 1.0, 1e-6, 1e-4, 1.0])
 _LOWER = np.array([0.05, 0.05, 0.05, 0.0, 0.0, 1.0])
 _UPPER = np.array([1.0, 1.0, 1.0, 2e-4, 5e-2, 20.0])
@@ -62,23 +68,39 @@ class _Row:
     energy_j: float
 
 
-def _time_params(x: NDArray[np.float64], base: TimeParams) -> TimeParams:
+def _time_params(x: NDArray[np.float64], base: TimeParams, host_id: str) -> tuple[TimeParams, Host]:
     values = dict(zip(_TIME_FIELDS, (x * _SCALE).tolist(), strict=True))
-    values["host_gemm_s"] = HOST_GEMM_VS_OP * values["host_op_s"]
-    return msgspec.structs.replace(base, **values)
+    host = Host(
+        id=host_id,
+        description="fitted measurement host",
+        host_op_s=values["host_op_s"],
+        host_module_op_s=HOST_GEMM_VS_OP * values["host_op_s"],
+        pass_overhead_s=values["pass_overhead_s"],
+    )
+    gpu = {k: v for k, v in values.items() if k not in _HOST_FIELDS}
+    return msgspec.structs.replace(base, **gpu), host
 
 
 class Calibration:
     """Per-GPU fit of the time and power models.
 
     Attributes:
-        coefficients_: the fitted :class:`GpuCoefficients` (after :meth:`fit`).
+        coefficients_: the fitted :class:`GpuCoefficients` of the GPU (after :meth:`fit`).
+        host_: the fitted :class:`Host` of the machine the rows were measured on.
     """
 
-    def __init__(self, gpu: str | GPUSpec, *, ref_clock_mhz: float | None = None) -> None:
+    def __init__(
+        self,
+        gpu: str | GPUSpec,
+        *,
+        ref_clock_mhz: float | None = None,
+        host_id: str | None = None,
+    ) -> None:
         self.gpu = gpu if isinstance(gpu, GPUSpec) else load_gpu(gpu)
         self.ref_clock_mhz = ref_clock_mhz
+        self.host_id = host_id or f"{self.gpu.id}-measurement-host"
         self.coefficients_: GpuCoefficients | None = None
+        self.host_: Host | None = None
 
     def _rows(self, rows: Sequence[Measurement]) -> list[_Row]:
         out = []
@@ -97,18 +119,19 @@ class Calibration:
         stack = StackedPasses([d.cw for d in data], [float(d.clock[0]) for d in data])
 
         def residual(x: NDArray[np.float64]) -> NDArray[np.float64]:
-            pred = stack.time_s(_time_params(x, base))
+            pred = stack.time_s(*_time_params(x, base, self.host_id))
             return np.asarray(np.log(pred / t_meas), dtype=np.float64)
 
+        start = {f: _HOST_START.get(f) or getattr(base, f) for f in _TIME_FIELDS}
         x0 = np.clip(
-            np.array([getattr(base, f) for f in _TIME_FIELDS]) / _SCALE,
+            np.array([start[f] for f in _TIME_FIELDS]) / _SCALE,
             _LOWER / _SCALE,
             _UPPER / _SCALE,
         )
         sol = least_squares(
             residual, x0, bounds=(_LOWER / _SCALE, _UPPER / _SCALE), loss="soft_l1", f_scale=0.1
         )
-        time_params = _time_params(sol.x, base)
+        time_params, host = _time_params(sol.x, base, self.host_id)
         ref = self.ref_clock_mhz or float(np.median([d.clock[0] for d in data]))
         power = self._fit_power(data, time_params, ref)
         self.coefficients_ = GpuCoefficients(
@@ -119,7 +142,27 @@ class Calibration:
             time=time_params,
             power=power,
         )
+        self.host_ = msgspec.structs.replace(
+            host,
+            description=f"the machine {len(rows)} measured passes on {self.gpu.id} ran on",
+            sources=[f"fitted on {len(rows)} measured passes of {self.gpu.id}"],
+        )
         return self
+
+    def predict(self, rows: Sequence[Measurement]) -> list[Prediction]:
+        """Time, power and energy of each row at its requested clock with the fitted
+        coefficients and host.
+
+        Raises:
+            CalibrationError: called before :meth:`fit`.
+        """
+        if self.coefficients_ is None or self.host_ is None:
+            raise CalibrationError("Calibration.predict before fit")
+        return predict_rows(rows, self.coefficients_, self.host_)
+
+    def score(self, rows: Sequence[Measurement]) -> tuple[float, float, float]:
+        """Mean absolute percentage errors (time, power, energy) of :meth:`predict` on ``rows``."""
+        return mape(self.predict(rows))
 
     def _fit_power(self, data: list[_Row], tp: TimeParams, ref: float) -> PowerParams:
         curve = dvfs_curve(self.gpu)

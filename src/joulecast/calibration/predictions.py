@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from joulecast.calibration.data import Measurement
+from joulecast.coefficients.host import Host
 from joulecast.coefficients.params import GpuCoefficients
 from joulecast.estimator import estimate
 from joulecast.hardware.spec import load_gpu
@@ -51,9 +52,11 @@ def mape(preds: Sequence[Prediction]) -> tuple[float, float, float]:
     return float(m[0]), float(m[1]), float(m[2])
 
 
-def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients | None) -> list[Prediction]:
+def predict_rows(
+    rows: Sequence[Measurement], coeffs: GpuCoefficients | None, host: Host | None
+) -> list[Prediction]:
     """Run the estimator on each row at its requested clock (``coeffs=None``: the shipped or
-    physics-transferred coefficients of the row's GPU)."""
+    physics-transferred coefficients of the row's GPU; ``host=None``: its default host)."""
     out = []
     for r in rows:
         e = estimate(
@@ -61,6 +64,7 @@ def predict_rows(rows: Sequence[Measurement], coeffs: GpuCoefficients | None) ->
             r.gpu,
             sm_clock_mhz=r.requested_clock_mhz,
             coefficients=coeffs,
+            host=host,
             detail=False,
         )
         out.append(Prediction(r, e.time_s, e.avg_power_w, e.energy_j, e.sm_clock_mhz))

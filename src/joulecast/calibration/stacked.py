@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from joulecast.coefficients.host import Host
 from joulecast.coefficients.params import TimeParams
 from joulecast.kernels.arch import arch_params
 from joulecast.timeline import BANDWIDTH_SATURATION_SM_FRACTION, CompiledWorkload
@@ -134,13 +135,13 @@ class StackedPasses:
         self._suffix_cache[key] = hit  # most recently used last
         return hit
 
-    def time_s(self, params: TimeParams) -> NDArray[np.float64]:
+    def time_s(self, params: TimeParams, host: Host) -> NDArray[np.float64]:
         """Synchronised pass time of every row (as :func:`timeline.pass_times`), shape (n_rows,)."""
         out = np.empty(self.n_rows)
-        host = np.array([params.host_op_s, params.host_gemm_s])
+        per_op = np.array([host.host_op_s, host.host_module_op_s])
         for g, suffix in zip(self._groups, self._suffixes(params), strict=True):
-            issue = params.pass_overhead_s / 2 + np.cumsum(host[g.module_call])
+            issue = host.pass_overhead_s / 2 + np.cumsum(per_op[g.module_call])
             gpu_end = np.max(issue[::-1, None] + suffix, axis=0)
-            host_end = issue[-1] + params.pass_overhead_s / 2
+            host_end = issue[-1] + host.pass_overhead_s / 2
             out[g.rows] = np.maximum(gpu_end, host_end)[g.inverse]
         return out

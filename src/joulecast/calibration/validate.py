@@ -69,17 +69,19 @@ def _training_rows(data_dir: Path, set_name: str) -> tuple[Measurement, ...]:
 
 
 @cache
-def fitted(
-    data_dir: Path, set_name: str, gpu: str, *, without: str | None = None
-) -> GpuCoefficients:
-    """Coefficients fitted on the training rows of ``set_name`` (minus model ``without``).
+def fitted(data_dir: Path, set_name: str, gpu: str, *, without: str | None = None) -> Calibration:
+    """A calibration (GPU coefficients and host) fitted on the training rows of ``set_name``
+    (minus model ``without``).
 
     Cached: the A100's leave-one-model-out fits serve both its report and the DVFS report.
     """
     train = [r for r in _training_rows(data_dir, set_name) if r.model != without]
-    coeffs = Calibration(gpu).fit(train).coefficients_
-    assert coeffs is not None
-    return coeffs
+    return Calibration(gpu).fit(train)
+
+
+def _coefficients(cal: Calibration) -> GpuCoefficients:
+    assert cal.coefficients_ is not None
+    return cal.coefficients_
 
 
 def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
@@ -91,17 +93,18 @@ def gpu_report(data_dir: Path, set_name: str, gpu: str) -> GpuReport:
     rows = calibration_rows(data_dir, set_name)
     full_fit = fitted(data_dir, set_name, gpu)
     rep = GpuReport(set_name, gpu, len(rows), Calibration(gpu).n_parameters)
-    rep.in_sample = predict_rows(rows, full_fit)
+    rep.in_sample = full_fit.predict(rows)
     # fp32 rows have no kernel list: the front end builds them (fp32 GEMMs on CUDA cores), and
     # they are predicted with the bf16 fit (never used in fitting).
     fp32_rows = [
         r for r in read_measurements(data_dir, set_name) if r.valid and r.precision == "fp32"
     ]
-    rep.fp32 = predict_rows(fp32_rows, full_fit)
-    fits: dict[str | None, GpuCoefficients] = {None: full_fit}
+    rep.fp32 = full_fit.predict(fp32_rows)
+    fits: dict[str | None, GpuCoefficients] = {None: _coefficients(full_fit)}
     for model in sorted({r.model for r in rows}):
-        fits[model] = fitted(data_dir, set_name, gpu, without=model)
-        rep.lomo += predict_rows([r for r in rows if r.model == model], fits[model])
+        held_out = fitted(data_dir, set_name, gpu, without=model)
+        fits[model] = _coefficients(held_out)
+        rep.lomo += held_out.predict([r for r in rows if r.model == model])
     rep.measured_time = power_at_measured_time(rows, fits)
     rep.baseline_in = baseline(rows, rows)
     rep.baseline_lomo = leave_one_model_out(rows, baseline)
@@ -126,13 +129,11 @@ def dvfs_report(data_dir: Path) -> DvfsReport:
     """
     gpu = "a100-pcie-40gb"
     test = calibration_rows(data_dir, "dvfs")
-    coeffs = Calibration(gpu).fit(calibration_rows(data_dir, "a100")).coefficients_
-    assert coeffs is not None
-    fit_900 = predict_rows(test, coeffs)
+    fit_900 = Calibration(gpu).fit(calibration_rows(data_dir, "a100")).predict(test)
     lomo: list[Prediction] = []
     for model in sorted({r.model for r in test}):
         held_out = fitted(data_dir, "a100", gpu, without=model)
-        lomo += predict_rows([r for r in test if r.model == model], held_out)
+        lomo += held_out.predict([r for r in test if r.model == model])
     return DvfsReport(fit_900, lomo)
 
 
@@ -152,7 +153,7 @@ def forecast_reports(data_dir: Path) -> list[ForecastReport]:
         rows = forecast_rows(data_dir, set_name)
         if rows:
             gpu = MEASUREMENT_GPUS[set_name]
-            out.append(ForecastReport(set_name, gpu, predict_rows(rows, None)))
+            out.append(ForecastReport(set_name, gpu, predict_rows(rows, None, None)))
     return out
 
 

@@ -35,10 +35,14 @@ def calibrate_command(
 ) -> None:
     """Fit the time and power coefficients (and DVFS curves) from measurements."""
     # Imported here: scipy's optimisers would otherwise slow every joulecast command's start.
+    import msgspec
+
     from joulecast.calibration.data import training_rows
     from joulecast.calibration.dvfs_fit import fit_dvfs_curves
     from joulecast.calibration.fit import Calibration
     from joulecast.calibration.validate import GPU_SETS
+    from joulecast.coefficients.host import default_host_id
+    from joulecast.hardware.spec import load_gpu
 
     data = _data(measurements)
     sets = [(s, g) for s, g in GPU_SETS if gpu is None or g == gpu]
@@ -51,8 +55,9 @@ def calibrate_command(
         out.mkdir(parents=True, exist_ok=True)
     for set_name, gpu_id in sets:
         rows = training_rows(data, set_name)
-        cal = Calibration(gpu_id).fit(rows)
-        assert cal.coefficients_ is not None
+        spec = load_gpu(gpu_id)
+        cal = Calibration(spec, host_id=default_host_id(gpu_id, spec.form_factor)).fit(rows)
+        assert cal.coefficients_ is not None and cal.host_ is not None
         target = out if single_file else out / f"{gpu_id}.yaml"
         header = (
             f"# joulecast coefficients for {gpu_id}: {cal.n_parameters} fitted parameters.\n"
@@ -60,6 +65,20 @@ def calibrate_command(
         )
         target.write_text(header + cal.coefficients_.to_yaml())
         typer.echo(f"{gpu_id}: fitted on {len(rows)} rows -> {target}")
+        if not single_file:
+            host = msgspec.structs.replace(
+                cal.host_,
+                description=f"the EnergAIzer artifact's {spec.name} machine, eager PyTorch "
+                "(its CPU is not published)",
+            )
+            host_file = out / "hosts" / f"{host.id}.yaml"
+            host_file.parent.mkdir(exist_ok=True)
+            host_file.write_text(
+                f"# joulecast host fitted by joulecast calibrate beside the {gpu_id} coefficients."
+                "\n# Reproduce: joulecast calibrate --measurements DATA --out "
+                "src/joulecast/coefficients/data\n" + dump_yaml(host.to_dict())
+            )
+            typer.echo(f"{gpu_id} measurement host -> {host_file}")
     dvfs_dir = data / "energaizer" / "config" / "dvfs"
     if not single_file and dvfs_dir.is_dir():
         curves = fit_dvfs_curves(dvfs_dir)

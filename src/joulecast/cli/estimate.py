@@ -16,6 +16,7 @@ from joulecast.cli.options import (
     CudaGraphsOpt,
     ExampleOpt,
     FormatOpt,
+    HostOpt,
     ImageSizeOpt,
     ModelConfigOpt,
     ModelOpt,
@@ -67,6 +68,16 @@ def render_table(est: Estimate) -> None:
             ("energy per token", f"{1e3 * per_token_j:.3f} mJ"),
             ("throughput", f"{tokens_per_s:,.0f} tokens/s"),
         )
+    fitted = est.coefficients.startswith("fitted")
+    rows += (
+        ("host", est.host),
+        (
+            "coefficients",
+            f"fitted on {est.gpu} measurements"
+            if fitted
+            else "transferred by physics, unvalidated here",
+        ),
+    )
     for name, value in rows:
         head.add_row(name, value)
     console.print(head)
@@ -114,6 +125,7 @@ def estimate_command(
     cuda_graphs: CudaGraphsOpt = False,
     sm_clock: SmClockOpt = None,
     power_cap: PowerCapOpt = None,
+    host: HostOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Estimate time, average power and energy of one forward pass (or decode step)."""
@@ -121,7 +133,9 @@ def estimate_command(
         raise SpecError("give --gpu or --gpu-spec, not both (a spec file can say 'base: ID')")
     spec = gpu_from_file(gpu_spec) if gpu_spec is not None else load_gpu(gpu or DEFAULT_GPU)
     wl = WorkloadOptions.pick(locals()).build(spec)
-    est = estimate(wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap, cuda_graphs=cuda_graphs)
+    est = estimate(
+        wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap, host=host, cuda_graphs=cuda_graphs
+    )
     if fmt is OutputFormat.JSON:
         echo_json(est.to_dict())
     elif fmt is OutputFormat.CSV:

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpus": ("gpus", "List the GPUs joulecast knows, with their key figures."),
     "models": ("models", "List the models joulecast can build, with total and active parameters."),
     "mig": ("mig", "Split measured board power among MIG instances (per-tenant energy)."),
+    "host": ("host", "The machine issuing the kernels: list the shipped hosts, or fit yours."),
     "calibrate": (
         "calibrate",
         "Fit the time and power coefficients (and DVFS curves) from measurements.",
@@ -49,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Accuracy on every valid measured row: in-sample, leave-one-model-out, baseline, DVFS.",
     ),
 }
+
+
+# Commands with sub-commands: a bare `joulecast mig` shows their help screen.
+GROUPS = ("mig", "host")
 
 
 @app.callback()
@@ -76,7 +81,7 @@ def _not_loaded() -> None:  # pragma: no cover - listed in help, never run
 
 
 def _wants_help(argv: Sequence[str]) -> bool:
-    return not argv or "--help" in argv or command_name(argv) in ("mig", None)
+    return not argv or "--help" in argv or command_name(argv) in (*GROUPS, None)
 
 
 def main() -> None:
@@ -93,8 +98,11 @@ def main() -> None:
         _fail(f"file not found: {exc.filename}")
     except typer.TyperException as exc:
         ctx = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            typer.echo(ctx.get_help())
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # Rich help screens were printed when the error was made; plain ones are its text.
+            text = exc.format_message()
+            if text.strip():
+                typer.echo(text)
             sys.exit(0)
         where = f"{ctx.command_path}: " if ctx is not None else ""
         _fail(where + exc.format_message().strip().splitlines()[0], getattr(exc, "exit_code", 2))

@@ -156,3 +156,13 @@ class WorkloadOptions:
                 f"{gpu.id} has {gpu.memory_capacity_gb:g} GB; lower the batch or sequence"
             )
         return build_workload(cfg, trace_mode=self.trace_mode, **kwargs)
+
+
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        help="Machine issuing the kernels: a shipped host id (joulecast host list) or a host file "
+        "(joulecast host fit). Default: the part's default host.",
+    ),
+]

@@ -17,6 +17,7 @@ from joulecast.cli.options import (
     CudaGraphsOpt,
     ExampleOpt,
     FormatOpt,
+    HostOpt,
     ImageSizeOpt,
     ModelConfigOpt,
     ModelOpt,
@@ -211,6 +212,7 @@ def sweep_command(
             "this factor above the fastest point (>= 1)."
         ),
     ] = 1.1,
+    host: HostOpt = None,
     fmt: FormatOpt = OutputFormat.TABLE,
     plot: Annotated[
         Path | None,
@@ -241,6 +243,7 @@ def sweep_command(
             power_caps_w=caps,
             max_slowdown=max_slowdown,
             cuda_graphs=cuda_graphs,
+            host=host,
         )
     if fmt is OutputFormat.JSON:
         echo_json([p.to_dict() for p in points])

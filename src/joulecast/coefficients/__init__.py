@@ -8,6 +8,7 @@ it.
 
 from __future__ import annotations
 
+from joulecast.coefficients.host import Host, host_from_file, host_ids, load_host
 from joulecast.coefficients.params import (
     GpuCoefficients,
     PowerParams,
@@ -19,9 +20,13 @@ from joulecast.coefficients.transfer import coefficients_for_gpu as coefficients
 
 __all__ = [
     "GpuCoefficients",
+    "Host",
     "PowerParams",
     "TimeParams",
     "coefficients_for",
+    "host_from_file",
+    "host_ids",
+    "load_host",
     "read_coefficients",
     "shipped_coefficients",
 ]

@@ -23,7 +23,7 @@ Fraction = Annotated[float, msgspec.Meta(gt=0, le=1.0)]
 
 
 class TimeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Time-model coefficients.
+    """Time-model coefficients of the GPU (the host's are a :class:`joulecast.coefficients.Host`).
 
     Attributes:
         eta_tensor: fraction of pipe peak reached by GEMM-like kernels.
@@ -33,9 +33,6 @@ class TimeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
             aiconfigurator A100-SXM table run back to back in 2.45 µs at 1410 MHz (3,460
             cycles); the A10's free fit lands on 3,467. Not fitted: on the A100 set it trades off
             against host time.
-        host_op_s: host time per functional op.
-        host_gemm_s: host time per GEMM/conv/attention op.
-        pass_overhead_s: fixed host time per forward pass.
         overlap_p: p-norm combining math and memory time (>= 1).
     """
 
@@ -43,9 +40,6 @@ class TimeParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     eta_cuda: Fraction = 0.6
     eta_dram: Fraction = 0.8
     kernel_latency_cycles: NonNegativeFloat = 3460.0
-    host_op_s: NonNegativeFloat = 1.5e-5
-    host_gemm_s: NonNegativeFloat = 3e-5
-    pass_overhead_s: NonNegativeFloat = 1e-4
     overlap_p: Annotated[float, msgspec.Meta(ge=1.0)] = 4.0
 
 
