@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "estimate",
         "Estimate time, average power and energy of one forward pass (or decode step).",
     ),
+    "serve": (
+        "serve",
+        "Serve an LLM on 1-8 GPUs: joules per token and request, ITL, TTFT, throughput.",
+    ),
     "sweep": (
         "sweep",
         "Sweep SM clocks and power caps (and GPUs): time, power, energy and EDP of one pass.",

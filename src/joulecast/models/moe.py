@@ -60,6 +60,13 @@ def moe_ffn(e: Emitter, cfg: ModelConfig, tokens: int, layer: int) -> None:
     if cfg.family in ("qwen3_moe", "mixtral", "deepseek_v3") and not e.fused:
         e.reduction(t, top_k, f32)  # renormalise the top-k weights
         e.ew("scalar_mul", pairs, prec=f32)
+    if cfg.expert_parallel > 1:
+        # This GPU holds 1/ep of the experts: it sees its share of the (token, expert) pairs and
+        # of the experts they wake (the router itself runs over every expert).
+        ep = cfg.expert_parallel
+        pairs = ceil_div(pairs, ep)
+        active = max(1, ceil_div(active, ep))
+        per_expert = max(1, ceil_div(pairs, active))
     # dispatch: gather tokens per expert
     e.copy(pairs * h)
     if cfg.family == "llama4":

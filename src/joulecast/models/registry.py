@@ -168,6 +168,8 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     num_shared_experts: NonNegativeInt = 0
     shared_expert_intermediate_size: PositiveInt | None = None
     first_k_dense_replace: NonNegativeInt = 0
+    # GPUs the routed experts are spread over when this config is one GPU's shard (serving).
+    expert_parallel: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
     moe_layer_step: PositiveInt = 1
     intermediate_size_mlp: PositiveInt | None = None
     # ---- multi-head latent attention (DeepSeek-V3) ----

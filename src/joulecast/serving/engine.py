@@ -1,0 +1,266 @@
+"""Steady-state continuous batching of a vLLM-like engine: ITL, TTFT, throughput, J/token.
+
+At ``max_num_seqs = B`` with mean input ``I`` and output ``O`` tokens, the engine keeps
+``b = min(B, memory limit)`` sequences running. Every step decodes one token of each; in steady
+state ``b / O`` requests finish per step and as many are admitted, each prefilled once in a
+chunk batched into a step (chunked prefill, 8,192 batched tokens). So the mean step costs one
+decode step of ``b`` sequences at the mean context ``I + O/2`` plus ``b / O`` times the marginal
+cost of one prompt (a step with the prompt mixed in, minus the plain step), in time and in
+energy, plus the tensor-parallel all-reduces (two per layer). Every step runs as a CUDA graph.
+
+Per GPU the step is the GPU's shard (:func:`joulecast.serving.layout.gpu_shard`), estimated by
+:func:`joulecast.estimate`; power and energy are summed over the replica's GPUs. ITL (median) is
+the mean step time, TTFT the prompt's chunked-prefill steps plus half a step of waiting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from joulecast.coefficients.host import Host
+from joulecast.errors import WorkloadError
+from joulecast.estimator import Estimate, estimate
+from joulecast.hardware.spec import GPUSpec, resolve_gpu
+from joulecast.models.build import build_workload
+from joulecast.models.registry import ModelConfig, load_model_config
+from joulecast.serving.comm import all_reduce_time_s
+from joulecast.serving.layout import Layout, gpu_shard, resolve_layout
+from joulecast.serving.memory import (
+    GPU_MEMORY_UTILIZATION,
+    MAX_BATCHED_TOKENS,
+    ServingMemory,
+    serving_memory,
+)
+from joulecast.serving.suggest import does_not_fit
+
+MAX_TOKENS = 1_000_000
+PRECISIONS = ("auto", "bf16", "fp16", "fp8", "mxfp4")
+
+
+@dataclass(frozen=True)
+class StepBreakdown:
+    """Where one mean step's time goes (per GPU), in seconds.
+
+    Attributes:
+        decode_s: the decode step of the running batch.
+        prefill_s: the admitted prompts' share (``b / O`` marginal prompt costs).
+        comm_s: tensor-parallel all-reduces.
+    """
+
+    decode_s: float
+    prefill_s: float
+    comm_s: float
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    """Steady-state serving of one replica (all its GPUs).
+
+    Attributes:
+        itl_ms: median inter-token latency (the mean step time).
+        ttft_ms: time to first token of an admitted request.
+        output_throughput_tok_s: output tokens per second of the replica.
+        avg_power_w: board power summed over the replica's GPUs.
+        energy_per_token_j: GPU energy per output token (prefills included).
+        energy_per_request_j: ``energy_per_token_j × output_tokens``.
+        running_batch: sequences running at once (``min(batch, max_batch)``).
+        max_batch: sequences the KV cache holds at once.
+    """
+
+    model: str
+    gpu: str
+    num_gpus: int
+    tp: int
+    ep: int
+    dp: int
+    batch: int
+    running_batch: int
+    max_batch: int
+    input_tokens: int
+    output_tokens: int
+    precision: str
+    sm_clock_mhz: float
+    throttled: bool
+    itl_ms: float
+    ttft_ms: float
+    output_throughput_tok_s: float
+    avg_power_w: float
+    energy_per_token_j: float
+    energy_per_request_j: float
+    step: StepBreakdown
+    memory: ServingMemory
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the CLI's ``--format json``)."""
+        out = asdict(self)
+        out["notes"] = list(self.notes)
+        return out
+
+
+def _precision(cfg: ModelConfig, precision: str) -> tuple[str, str]:
+    """(weights format, compute format of the kernels)."""
+    p = precision.strip().lower()
+    if p not in PRECISIONS:
+        raise WorkloadError(f"unsupported precision '{precision}' (use {', '.join(PRECISIONS)})")
+    weights = cfg.weight_precision if p == "auto" else p
+    # mxfp4 experts run through dequantising kernels: bf16 math (a stated limitation).
+    return weights, "bf16" if weights == "mxfp4" else weights
+
+
+def _check_request(batch: int, input_tokens: int, output_tokens: int, cfg: ModelConfig) -> None:
+    for name, value in (("batch", batch), ("input-tokens", input_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise WorkloadError(f"--{name} must be a positive integer (got {value!r})")
+    if isinstance(output_tokens, bool) or not isinstance(output_tokens, int) or output_tokens < 1:
+        raise WorkloadError(f"--output-tokens must be a positive integer (got {output_tokens!r})")
+    if input_tokens + output_tokens > MAX_TOKENS:
+        raise WorkloadError(f"input + output tokens must be at most {MAX_TOKENS:,}")
+    limit = cfg.max_position_embeddings
+    if limit and input_tokens + output_tokens > limit:
+        raise WorkloadError(
+            f"input + output ({input_tokens + output_tokens:,} tokens) exceed {cfg.id}'s context "
+            f"of {limit:,} tokens"
+        )
+    if not cfg.is_decoder:
+        raise WorkloadError(f"{cfg.id} does not generate tokens: serve needs a decoder model")
+
+
+def serve(
+    model: str | ModelConfig,
+    gpu: str | GPUSpec,
+    *,
+    batch: int,
+    input_tokens: int,
+    output_tokens: int,
+    num_gpus: int = 1,
+    tp: int | None = None,
+    ep: int | None = None,
+    dp: int = 1,
+    precision: str = "auto",
+    sm_clock_mhz: float | None = None,
+    power_cap_w: float | None = None,
+    gpu_memory_utilization: float = GPU_MEMORY_UTILIZATION,
+    host: str | Host | None = None,
+) -> ServeResult:
+    """Steady-state serving of ``model`` on ``num_gpus`` GPUs at ``max_num_seqs = batch``.
+
+    Raises:
+        WorkloadError: bad sizes, an impossible parallelism, a precision the part lacks, or a
+            model that does not fit (the message says what would).
+    """
+    cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
+    spec = resolve_gpu(gpu)
+    _check_request(batch, input_tokens, output_tokens, cfg)
+    if not 0.1 <= gpu_memory_utilization <= 1.0:
+        raise WorkloadError("gpu memory utilization must lie in [0.1, 1]")
+    weights, compute = _precision(cfg, precision)
+    if compute == "fp8" and not spec.supports_tensor(_fp8()):
+        raise WorkloadError(f"{spec.id} has no fp8 tensor cores; use --precision bf16")
+    layout = resolve_layout(cfg, num_gpus, tp, ep, dp)
+    mem = serving_memory(
+        cfg, spec, layout, weights, input_tokens, output_tokens, gpu_memory_utilization
+    )
+    if mem.max_running_batch < 1:
+        raise does_not_fit(cfg, spec, layout, weights, input_tokens, output_tokens, mem)
+    running = min(batch, mem.max_running_batch)
+    notes: list[str] = []
+    if running < batch:
+        notes.append(f"KV cache holds {mem.max_running_batch} sequences: batch capped")
+    if weights == "mxfp4":
+        notes.append("mxfp4 experts: weights at 4.25 bits, math modelled as bf16")
+    return _steady_state(
+        cfg, spec, layout, running, batch, input_tokens, output_tokens, weights, compute,
+        sm_clock_mhz, power_cap_w, host, mem, tuple(notes),
+    )  # fmt: skip
+
+
+def _fp8() -> Any:
+    from joulecast.workload.ir import Precision
+
+    return Precision.FP8
+
+
+def _steady_state(
+    cfg: ModelConfig,
+    spec: GPUSpec,
+    layout: Layout,
+    running: int,
+    batch: int,
+    input_tokens: int,
+    output_tokens: int,
+    weights: str,
+    compute: str,
+    sm_clock_mhz: float | None,
+    power_cap_w: float | None,
+    host: str | Host | None,
+    mem: ServingMemory,
+    notes: tuple[str, ...],
+) -> ServeResult:
+    shard = gpu_shard(cfg, layout)
+    per_group = math.ceil(running / layout.dp)
+    context = max(1, round(input_tokens + output_tokens / 2))
+    chunk = min(input_tokens, MAX_BATCHED_TOKENS)
+
+    def step(prefill: int | None) -> Estimate:
+        wl = build_workload(
+            shard,
+            batch=per_group,
+            seq=1,
+            phase="decode",
+            context=context,
+            precision=compute,
+            attention="flash",
+            lm_head=True,
+            prefill_tokens=prefill,
+        )
+        return estimate(
+            wl,
+            spec,
+            sm_clock_mhz=sm_clock_mhz,
+            power_cap_w=power_cap_w,
+            host=host,
+            cuda_graphs=True,
+            detail=False,
+        )
+
+    plain, mixed = step(None), step(chunk)
+    prompts = running / output_tokens  # admitted (and finished) per step, per replica
+    per_gpu_prompts = prompts / layout.dp
+    prompt_chunks = math.ceil(input_tokens / chunk)
+    d_time = max(0.0, mixed.time_s - plain.time_s) * prompt_chunks
+    d_energy = max(0.0, mixed.energy_j - plain.energy_j) * prompt_chunks
+    tokens = per_group + per_gpu_prompts * input_tokens
+    comm = 2 * cfg.layers * all_reduce_time_s(tokens * cfg.hidden * 2.0, layout.tp, spec)
+    step_s = plain.time_s + per_gpu_prompts * d_time + comm
+    energy_gpu = plain.energy_j + per_gpu_prompts * d_energy + comm * plain.idle_power_w
+    energy = energy_gpu * layout.num_gpus
+    per_token = energy / running
+    ttft = (mixed.time_s + (prompt_chunks - 1) * mixed.time_s) + step_s / 2
+    return ServeResult(
+        model=cfg.id,
+        gpu=spec.id,
+        num_gpus=layout.num_gpus,
+        tp=layout.tp,
+        ep=layout.ep,
+        dp=layout.dp,
+        batch=batch,
+        running_batch=running,
+        max_batch=mem.max_running_batch,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        precision=weights,
+        sm_clock_mhz=plain.sm_clock_mhz,
+        throttled=plain.throttled or mixed.throttled,
+        itl_ms=step_s * 1e3,
+        ttft_ms=ttft * 1e3,
+        output_throughput_tok_s=running / step_s,
+        avg_power_w=energy / step_s,
+        energy_per_token_j=per_token,
+        energy_per_request_j=per_token * output_tokens,
+        step=StepBreakdown(plain.time_s, per_gpu_prompts * d_time, comm),
+        memory=mem,
+        notes=notes,
+    )
