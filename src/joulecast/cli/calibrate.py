@@ -119,7 +119,8 @@ def validate_command(
     ] = None,
     dvfs: Annotated[bool, typer.Option(help="Include the DVFS section.")] = True,
     serving: Annotated[
-        bool, typer.Option(help="Include the H100 serving cross-check (ML.ENERGY).")
+        bool,
+        typer.Option(help="Include the serving checks: every ML.ENERGY v3 LLM row, 1-8 GPUs."),
     ] = True,
 ) -> None:
     """Accuracy on every valid measured row: in-sample, leave-one-model-out, baseline, DVFS."""
@@ -148,6 +149,11 @@ def validate_command(
         forecasts = forecast_reports(data)
         progress.advance(task)
     text = render_markdown(reports, dv, served, forecasts)
+    if serving:
+        from joulecast.calibration.serving_report import render_markdown as serving_markdown
+        from joulecast.calibration.serving_report import serving_points
+
+        text += "\n" + "\n".join(serving_markdown(serving_points(data)))
     Console().print(Markdown(text))
     if markdown is not None:
         markdown.write_text(

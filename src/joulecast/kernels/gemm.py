@@ -172,8 +172,14 @@ def _gemm_core(
 
 
 def gemm_cost(op: Gemm, gpu: GPUSpec) -> OpCost:
-    """Cost of a (batched) GEMM launch."""
-    tensor = op.tensor_core and gpu.supports_tensor(op.precision)
+    """Cost of a (batched) GEMM launch.
+
+    fp4 operands on a part without fp4 tensor cores are weight-only 4-bit GEMMs (mxfp4 experts):
+    the weights stream at half a byte and are widened in registers, so they still run on the
+    tensor cores, at the next wider native rate.
+    """
+    native = gpu.supports_tensor(op.precision) or op.precision is Precision.FP4
+    tensor = op.tensor_core and native
     compulsory = op.batch * (op.m * op.k + op.k * op.n) * op.precision.bytes
     return _gemm_core(
         gpu,

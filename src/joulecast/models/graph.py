@@ -27,8 +27,9 @@ from joulecast.workload.ir import (
     Softmax,
 )
 
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8")
+PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "mxfp4")
 _PRECISION_ALIASES = {
+    "mxfp4": "mxfp4",
     "fp32": "fp32",
     "float32": "fp32",
     "float": "fp32",
@@ -78,6 +79,12 @@ def numerics_for(precision: str) -> Numerics:
         return Numerics(key, Precision.FP32, Precision.FP32, False, Precision.TF32)
     if key == "fp8":
         return Numerics(key, Precision.BF16, Precision.FP8, True, Precision.BF16)
+    if key == "mxfp4":
+        # Weight-only 4-bit experts (4 bits + an 8-bit scale per 32 values); everything else
+        # bf16. The expert GEMMs are costed as fp4 operands: their weights stream at half a byte
+        # (decode is memory-bound); parts without fp4 tensor cores price the math at the next
+        # wider native rate.
+        return Numerics(key, Precision.BF16, Precision.FP4, True, Precision.BF16)
     p = Precision(key)
     return Numerics(key, p, p, True, p)
 
@@ -131,7 +138,7 @@ class Emitter:
         self, tokens: int, in_features: int, out_features: int, *, quant: bool = True
     ) -> None:
         """A linear layer on ``tokens`` rows (bias fused into the GEMM epilogue)."""
-        prec = self.num.gemm if quant else self.num.act
+        prec = self.num.gemm if quant and self.num.name != "mxfp4" else self.num.act
         if prec is Precision.FP8 and not self.trace:
             # dynamic per-token activation quantisation before every fp8 GEMM
             self.cast(tokens * in_features, self.num.act, Precision.FP8)

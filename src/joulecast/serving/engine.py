@@ -106,8 +106,7 @@ def _precision(cfg: ModelConfig, precision: str) -> tuple[str, str]:
     if p not in PRECISIONS:
         raise WorkloadError(f"unsupported precision '{precision}' (use {', '.join(PRECISIONS)})")
     weights = cfg.weight_precision if p == "auto" else p
-    # mxfp4 experts run through dequantising kernels: bf16 math (a stated limitation).
-    return weights, "bf16" if weights == "mxfp4" else weights
+    return weights, weights
 
 
 def _check_request(batch: int, input_tokens: int, output_tokens: int, cfg: ModelConfig) -> None:
@@ -170,7 +169,7 @@ def serve(
     if running < batch:
         notes.append(f"KV cache holds {mem.max_running_batch} sequences: batch capped")
     if weights == "mxfp4":
-        notes.append("mxfp4 experts: weights at 4.25 bits, math modelled as bf16")
+        notes.append("mxfp4 experts: 4-bit weights; math at the part's next native rate")
     return _steady_state(
         cfg, spec, layout, running, batch, input_tokens, output_tokens, weights, compute,
         sm_clock_mhz, power_cap_w, host, mem, tuple(notes),
