@@ -115,11 +115,12 @@ def test_cli_bad_input_is_one_line_exit_2() -> None:
 
 @pytest.mark.data
 def test_every_v3_row_is_forecast_or_says_why(data_dir: Path) -> None:
-    from joulecast.calibration.serving_report import render_markdown, serving_points
+    from joulecast.calibration.serving_report import serving_points, serving_section
 
     points = serving_points(data_dir)
     covered = [p for p in points if p.forecast is not None]
     assert len(points) >= 200
     assert len(covered) / len(points) >= 0.85
     assert all(p.reason for p in points if p.forecast is None)
-    assert "Coverage" in "\n".join(render_markdown(points))
+    text = "\n".join(serving_section(data_dir))
+    assert "Coverage" in text and "leave-one-model-out" in text

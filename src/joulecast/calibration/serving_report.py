@@ -4,9 +4,10 @@ Each row of ``<data>/mlenergy/v3/llm.csv`` (H100-SXM, 1-8 GPUs, any parallelism)
 ``serve`` request as a user would make it: the model, ``max_num_seqs`` as the batch, the row's
 GPU count and parallelism, the task's assumed mean prompt length (the data folder's
 ``input_lengths.md``: lm-arena-chat 350, gpqa 185, sourcegraph-fim 1,200 tokens) and the row's
-mean output length, the checkpoint's precision. Nothing is fitted on these rows: the figures are
-a forecast. A row joulecast cannot serve (an architecture it does not build) counts against
-coverage, with its reason.
+mean output length, the checkpoint's precision. Nothing of the GPU model is fitted on these rows:
+a forecast of the GPU side; the serving engine's CPU cost per step is fitted on them
+(:mod:`joulecast.calibration.serving_fit`). A row joulecast cannot serve (an architecture it
+does not build) counts against coverage, with its reason.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
+from joulecast.coefficients.host import Host, default_serving_host_id, load_host
 from joulecast.errors import CalibrationError, JoulecastError
 from joulecast.serving import ServeResult, serve
 
@@ -60,6 +63,12 @@ class ServingPoint:
         }
 
 
+def _gpu_only_host() -> Host:
+    """The serving host with no CPU cost: the rows' GPU side alone."""
+    host = load_host(default_serving_host_id())
+    return msgspec.structs.replace(host, serving_step_s=0.0, serving_per_sequence_s=0.0)
+
+
 def serving_points(data_dir: Path) -> list[ServingPoint]:
     """Every row of the v3 LLM table with its forecast.
 
@@ -82,80 +91,119 @@ def serving_points(data_dir: Path) -> list[ServingPoint]:
 
 def _point(r: dict[str, str]) -> ServingPoint:
     task = r["task"]
-    fields = {
-        "task": task,
-        "model": r["model_id"],
-        "num_gpus": int(r["num_gpus"]),
-        "tp": int(r["tensor_parallel"]),
-        "ep": int(r["expert_parallel"]),
-        "dp": int(r["data_parallel"]),
-        "batch": int(r["max_num_seqs"]),
-        "output_tokens": round(float(r["avg_output_len"])),
-        "energy_per_token_j": float(r["energy_per_token_joules"]),
-        "itl_ms": float(r["median_itl_ms"]),
-        "power_w": float(r["avg_power_watts"]),
-        "throughput_tok_s": float(r["output_throughput_tokens_per_sec"]),
-    }
+    num_gpus, tp = int(r["num_gpus"]), int(r["tensor_parallel"])
+    ep, dp = int(r["expert_parallel"]), int(r["data_parallel"])
+    batch, output = int(r["max_num_seqs"]), max(1, round(float(r["avg_output_len"])))
+
+    def point(forecast: ServeResult | None, reason: str = "") -> ServingPoint:
+        return ServingPoint(
+            task=task,
+            model=r["model_id"],
+            num_gpus=num_gpus,
+            tp=tp,
+            ep=ep,
+            dp=dp,
+            batch=batch,
+            output_tokens=output,
+            energy_per_token_j=float(r["energy_per_token_joules"]),
+            itl_ms=float(r["median_itl_ms"]),
+            power_w=float(r["avg_power_watts"]),
+            throughput_tok_s=float(r["output_throughput_tokens_per_sec"]),
+            forecast=forecast,
+            reason=reason,
+        )
+
     try:
         forecast = serve(
             r["model_id"],
             GPU,
-            batch=int(fields["batch"]),
+            host=_gpu_only_host(),
+            batch=batch,
             input_tokens=PROMPT_TOKENS.get(task, 350),
-            output_tokens=max(1, int(fields["output_tokens"])),
-            num_gpus=int(fields["num_gpus"]),
-            tp=int(fields["tp"]),
-            ep=int(fields["ep"]) if int(fields["ep"]) > 1 else None,
-            dp=int(fields["dp"]),
+            output_tokens=output,
+            num_gpus=num_gpus,
+            tp=tp,
+            ep=ep if ep > 1 else None,
+            dp=dp,
             precision=_PRECISION.get(r["weight_precision"], "auto"),
         )
     except JoulecastError as exc:
-        return ServingPoint(**fields, forecast=None, reason=str(exc))  # type: ignore[arg-type]
-    return ServingPoint(**fields, forecast=forecast)  # type: ignore[arg-type]
+        return point(None, str(exc))
+    return point(forecast)
 
 
-def _mape_bias(points: Sequence[ServingPoint], key: str) -> tuple[float, float]:
-    e = np.array([p.errors[key] for p in points])
-    return float(np.mean(np.abs(e)) * 100), float(np.mean(e) * 100)
+Prediction = tuple[float, float]  # (ITL in ms, J/token)
 
 
-def render_markdown(points: Sequence[ServingPoint]) -> list[str]:
-    """The serving section of the accuracy report."""
+def _errors(p: ServingPoint, pred: Prediction) -> dict[str, float]:
+    itl_ms, jpt = pred
+    f = p.forecast
+    assert f is not None
+    thr = f.running_batch / (itl_ms / 1e3)
+    return {
+        "J/token": jpt / p.energy_per_token_j - 1,
+        "ITL": itl_ms / p.itl_ms - 1,
+        "power": jpt * thr / p.power_w - 1,
+        "throughput": thr / p.throughput_tok_s - 1,
+    }
+
+
+def render_markdown(
+    points: Sequence[ServingPoint], variants: dict[str, Sequence[Prediction]]
+) -> list[str]:
+    """The serving section of the accuracy report: one table per prediction variant (each a
+    prediction per covered point, in order)."""
     covered = [p for p in points if p.forecast is not None]
     keys = ("J/token", "ITL", "power", "throughput")
     lines = [
-        "## Serving: every ML.ENERGY v3 LLM row (H100-SXM, 1-8 GPUs; forecast, nothing fitted)",
+        "## Serving: every ML.ENERGY v3 LLM row (H100-SXM, 1-8 GPUs)",
         "",
         f"Coverage: {len(covered)} of {len(points)} rows "
-        f"({100 * len(covered) / max(1, len(points)):.0f} %). Cells: MAPE % (signed bias %).",
+        f"({100 * len(covered) / max(1, len(points)):.0f} %). Cells: MAPE % (signed bias %). "
+        "The GPU side is a forecast (nothing fitted on these rows); the serving engine's CPU "
+        "cost per step is fitted on them: in-sample, and leave-one-model-out.",
         "",
-        "| group | rows | " + " | ".join(keys) + " |",
-        "|---|---|" + "---|" * len(keys),
     ]
-
-    def row(label: str, sub: Sequence[ServingPoint]) -> str:
-        cells = []
-        for k in keys:
-            m, b = _mape_bias(sub, k)
-            cells.append(f"{m:.1f} ({b:+.1f})")
-        return f"| {label} | {len(sub)} | " + " | ".join(cells) + " |"
-
-    if covered:
-        lines.append(row("all", covered))
-        by_layout: dict[str, list[ServingPoint]] = defaultdict(list)
-        by_model: dict[str, list[ServingPoint]] = defaultdict(list)
-        for p in covered:
-            by_layout[f"{p.num_gpus} GPU, tp {p.tp}, ep {p.ep}"].append(p)
-            by_model[p.model].append(p)
-        for label, sub in sorted(by_layout.items()):
-            lines.append(row(label, sub))
-        for label, sub in sorted(by_model.items()):
-            lines.append(row(label, sub))
+    for title, preds in variants.items():
+        errs = [_errors(p, pr) for p, pr in zip(covered, preds, strict=True)]
+        lines += [f"### {title}", "", "| group | rows | " + " | ".join(keys) + " |"]
+        lines.append("|---|---|" + "---|" * len(keys))
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, p in enumerate(covered):
+            groups["all"].append(i)
+            groups[f"{p.num_gpus} GPU, tp {p.tp}, ep {p.ep}"].append(i)
+            groups[p.model].append(i)
+        for label, idx in groups.items():
+            cells = []
+            for k in keys:
+                e = np.array([errs[i][k] for i in idx])
+                cells.append(f"{np.mean(np.abs(e)) * 100:.1f} ({np.mean(e) * 100:+.1f})")
+            lines.append(f"| {label} | {len(idx)} | " + " | ".join(cells) + " |")
+        lines.append("")
     missing: dict[str, str] = {}
     for p in points:
         if p.forecast is None:
-            missing.setdefault(p.model, p.reason)
+            missing.setdefault(p.model, p.reason.split(" (known:")[0])
     if missing:
-        lines += ["", "Rows not covered:", ""]
+        lines += ["Rows not covered:", ""]
         lines += [f"* {model}: {reason}" for model, reason in sorted(missing.items())]
     return [*lines, ""]
+
+
+def serving_section(data_dir: Path) -> list[str]:
+    """Forecast every row, fit the CPU cost (in-sample and leave-one-model-out), render."""
+    from joulecast.calibration import serving_fit
+
+    points = serving_points(data_dir)
+    covered = [p for p in points if p.forecast is not None]
+    fit = serving_fit.fit_cpu(covered)
+    zero = serving_fit.CpuFit(0.0, 0.0, 0)
+    return render_markdown(
+        points,
+        {
+            "GPU only (no CPU cost)": serving_fit.predict(covered, zero),
+            f"CPU fitted in-sample ({fit.step_s * 1e3:.2f} ms + {fit.per_sequence_s * 1e6:.1f} "
+            "us per sequence)": serving_fit.predict(covered, fit),
+            "CPU fitted leave-one-model-out": serving_fit.leave_one_model_out(covered),
+        },
+    )

@@ -150,10 +150,9 @@ def validate_command(
         progress.advance(task)
     text = render_markdown(reports, dv, served, forecasts)
     if serving:
-        from joulecast.calibration.serving_report import render_markdown as serving_markdown
-        from joulecast.calibration.serving_report import serving_points
+        from joulecast.calibration.serving_report import serving_section
 
-        text += "\n" + "\n".join(serving_markdown(serving_points(data)))
+        text += "\n" + "\n".join(serving_section(data))
     Console().print(Markdown(text))
     if markdown is not None:
         markdown.write_text(

@@ -37,6 +37,11 @@ class Host(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         pass_overhead_s: fixed host time per pass (forward-call entry and exit, output objects);
             half is spent before the first launch, half after the last.
         speed_factor: speed relative to the host this one was scaled from (1 for a fitted host).
+        serving_step_s: CPU time of one serving-engine step (scheduling, input preparation,
+            sampling, detokenisation, API processes) beyond the GPU's work, with no sequence
+            running; async scheduling overlaps it with the GPU step, so a step lasts the longer
+            of the two.
+        serving_per_sequence_s: its growth per running sequence.
         sources: where the numbers come from.
     """
 
@@ -46,7 +51,13 @@ class Host(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     host_module_op_s: NonNegativeFloat
     pass_overhead_s: NonNegativeFloat
     speed_factor: PositiveFloat = 1.0
+    serving_step_s: NonNegativeFloat = 0.0
+    serving_per_sequence_s: NonNegativeFloat = 0.0
     sources: list[str] = []
+
+    def serving_step_time_s(self, sequences: float) -> float:
+        """CPU time of one serving step with ``sequences`` running."""
+        return self.serving_step_s + self.serving_per_sequence_s * sequences
 
     def with_cuda_graphs(self) -> Host:
         """The host of a pass replayed as one CUDA graph: the graph is launched once, so no
@@ -64,6 +75,8 @@ class Host(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
             host_module_op_s=self.host_module_op_s / speed_factor,
             pass_overhead_s=self.pass_overhead_s / speed_factor,
             speed_factor=self.speed_factor * speed_factor,
+            serving_step_s=self.serving_step_s / speed_factor,
+            serving_per_sequence_s=self.serving_per_sequence_s / speed_factor,
             sources=[*self.sources, source],
         )
 
@@ -127,7 +140,11 @@ def resolve_host(host: str | Host) -> Host:
 def _defaults() -> dict[str, dict[str, str]]:
     text = (_host_dir() / "defaults.yaml").read_text(encoding="utf-8")
     data = load_yaml_text(text)
-    return {"by_gpu": dict(data.get("by_gpu") or {}), "otherwise": dict(data["otherwise"])}
+    return {
+        "by_gpu": dict(data.get("by_gpu") or {}),
+        "otherwise": dict(data["otherwise"]),
+        "serving": dict(data.get("serving") or {}),
+    }
 
 
 def default_host_id(gpu_id: str, form_factor: str) -> str:
@@ -138,3 +155,8 @@ def default_host_id(gpu_id: str, form_factor: str) -> str:
         return table["by_gpu"][gpu_id]
     key = "SXM" if form_factor.upper().startswith("SXM") else form_factor.upper()
     return table["otherwise"].get(key, table["otherwise"]["DEFAULT"])
+
+
+def default_serving_host_id() -> str:
+    """The host of a serving engine when none is given (``defaults.yaml``, ``serving:``)."""
+    return _defaults()["serving"]["DEFAULT"]

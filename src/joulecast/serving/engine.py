@@ -7,6 +7,9 @@ chunk batched into a step (chunked prefill, 8,192 batched tokens). So the mean s
 decode step of ``b`` sequences at the mean context ``I + O/2`` plus ``b / O`` times the marginal
 cost of one prompt (a step with the prompt mixed in, minus the plain step), in time and in
 energy, plus the tensor-parallel all-reduces (two per layer). Every step runs as a CUDA graph.
+The engine's CPU work per step (scheduling, sampling, detokenisation: ``Host.serving_step_s``
+plus ``serving_per_sequence_s`` per running sequence) overlaps the GPU's step under async
+scheduling, so a step lasts the longer of the two; the GPUs idle while the CPU is behind.
 
 Per GPU the step is the GPU's shard (:func:`joulecast.serving.layout.gpu_shard`), estimated by
 :func:`joulecast.estimate`; power and energy are summed over the replica's GPUs. ITL (median) is
@@ -19,7 +22,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from joulecast.coefficients.host import Host
+from joulecast.coefficients.host import (
+    Host,
+    default_serving_host_id,
+    load_host,
+    resolve_host,
+)
 from joulecast.errors import WorkloadError
 from joulecast.estimator import Estimate, estimate
 from joulecast.hardware.spec import GPUSpec, resolve_gpu
@@ -47,11 +55,17 @@ class StepBreakdown:
         decode_s: the decode step of the running batch.
         prefill_s: the admitted prompts' share (``b / O`` marginal prompt costs).
         comm_s: tensor-parallel all-reduces.
+        gpu_s: the GPU's step (the three above).
+        cpu_s: the serving engine's CPU work per step (overlapped with the GPU's).
+        idle_power_w: one GPU's idle power at the step's clock (drawn while it waits).
     """
 
     decode_s: float
     prefill_s: float
     comm_s: float
+    gpu_s: float
+    cpu_s: float
+    idle_power_w: float
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,7 @@ def serve(
     """
     cfg = model if isinstance(model, ModelConfig) else load_model_config(model)
     spec = resolve_gpu(gpu)
+    machine = resolve_host(host) if host is not None else load_host(default_serving_host_id())
     _check_request(batch, input_tokens, output_tokens, cfg)
     if not 0.1 <= gpu_memory_utilization <= 1.0:
         raise WorkloadError("gpu memory utilization must lie in [0.1, 1]")
@@ -172,7 +187,7 @@ def serve(
         notes.append("mxfp4 experts: 4-bit weights; math at the part's next native rate")
     return _steady_state(
         cfg, spec, layout, running, batch, input_tokens, output_tokens, weights, compute,
-        sm_clock_mhz, power_cap_w, host, mem, tuple(notes),
+        sm_clock_mhz, power_cap_w, machine, mem, tuple(notes),
     )  # fmt: skip
 
 
@@ -194,7 +209,7 @@ def _steady_state(
     compute: str,
     sm_clock_mhz: float | None,
     power_cap_w: float | None,
-    host: str | Host | None,
+    host: Host,
     mem: ServingMemory,
     notes: tuple[str, ...],
 ) -> ServeResult:
@@ -233,8 +248,11 @@ def _steady_state(
     d_energy = max(0.0, mixed.energy_j - plain.energy_j) * prompt_chunks
     tokens = per_group + per_gpu_prompts * input_tokens
     comm = 2 * cfg.layers * all_reduce_time_s(tokens * cfg.hidden * 2.0, layout.tp, spec)
-    step_s = plain.time_s + per_gpu_prompts * d_time + comm
-    energy_gpu = plain.energy_j + per_gpu_prompts * d_energy + comm * plain.idle_power_w
+    gpu_s = plain.time_s + per_gpu_prompts * d_time + comm
+    cpu_s = host.serving_step_time_s(running / layout.dp)
+    step_s = max(gpu_s, cpu_s)
+    wait_s = step_s - plain.time_s - per_gpu_prompts * d_time
+    energy_gpu = plain.energy_j + per_gpu_prompts * d_energy + wait_s * plain.idle_power_w
     energy = energy_gpu * layout.num_gpus
     per_token = energy / running
     ttft = (mixed.time_s + (prompt_chunks - 1) * mixed.time_s) + step_s / 2
@@ -259,7 +277,9 @@ def _steady_state(
         avg_power_w=energy / step_s,
         energy_per_token_j=per_token,
         energy_per_request_j=per_token * output_tokens,
-        step=StepBreakdown(plain.time_s, per_gpu_prompts * d_time, comm),
+        step=StepBreakdown(
+            plain.time_s, per_gpu_prompts * d_time, comm, gpu_s, cpu_s, plain.idle_power_w
+        ),
         memory=mem,
         notes=notes,
     )
