@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "serve",
         "Serve an LLM on 1-8 GPUs: joules per token and request, ITL, TTFT, throughput.",
     ),
+    "plan": (
+        "plan",
+        "Find the least-energy deployment (GPU, count, parallelism, batch, clock) within limits.",
+    ),
     "sweep": (
         "sweep",
         "Sweep SM clocks and power caps (and GPUs): time, power, energy and EDP of one pass.",

@@ -22,6 +22,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from joulecast.coefficients.host import (
     Host,
     default_serving_host_id,
@@ -42,6 +44,7 @@ from joulecast.serving.memory import (
     serving_memory,
 )
 from joulecast.serving.suggest import does_not_fit
+from joulecast.workload.ir import Workload
 
 MAX_TOKENS = 1_000_000
 PRECISIONS = ("auto", "bf16", "fp16", "fp8", "mxfp4")
@@ -197,6 +200,93 @@ def _fp8() -> Any:
     return Precision.FP8
 
 
+@dataclass(frozen=True)
+class StepShape:
+    """What one GPU of a replica runs per mean step (independent of the clock)."""
+
+    cfg: ModelConfig
+    spec: GPUSpec
+    layout: Layout
+    running: int
+    input_tokens: int
+    output_tokens: int
+    compute: str
+
+    @property
+    def per_group(self) -> int:
+        return math.ceil(self.running / self.layout.dp)
+
+    @property
+    def chunk(self) -> int:
+        return min(self.input_tokens, MAX_BATCHED_TOKENS)
+
+    def workload(self, prefill: int | None) -> Workload:
+        """The plain decode step (``prefill=None``) or one with a prompt chunk mixed in."""
+        return build_workload(
+            gpu_shard(self.cfg, self.layout),
+            batch=self.per_group,
+            seq=1,
+            phase="decode",
+            context=max(1, round(self.input_tokens + self.output_tokens / 2)),
+            precision=self.compute,
+            attention="flash",
+            lm_head=True,
+            prefill_tokens=prefill,
+        )
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Steady-state metrics of a shape from its plain and mixed steps (floats or arrays)."""
+
+    itl_s: Any
+    ttft_s: Any
+    throughput_tok_s: Any
+    power_w: Any
+    energy_per_token_j: Any
+    decode_s: Any
+    prefill_s: Any
+    comm_s: float
+    gpu_s: Any
+    cpu_s: float
+
+
+def combine(
+    shape: StepShape, host: Host, plain_t: Any, plain_e: Any, idle_w: Any, mixed_t: Any,
+    mixed_e: Any,
+) -> StepMetrics:  # fmt: skip
+    """The mean step from the plain and mixed steps' time and energy (one GPU); the same
+    arithmetic for one clock (floats) and for a clock grid (arrays)."""
+    layout = shape.layout
+    per_gpu_prompts = shape.running / shape.output_tokens / layout.dp
+    chunks = math.ceil(shape.input_tokens / shape.chunk)
+    d_time = np.maximum(0.0, mixed_t - plain_t) * chunks
+    d_energy = np.maximum(0.0, mixed_e - plain_e) * chunks
+    tokens = shape.per_group + per_gpu_prompts * shape.input_tokens
+    comm = (
+        2
+        * shape.cfg.layers
+        * all_reduce_time_s(tokens * shape.cfg.hidden * 2.0, layout.tp, shape.spec)
+    )
+    gpu_s = plain_t + per_gpu_prompts * d_time + comm
+    cpu_s = host.serving_step_time_s(shape.running / layout.dp)
+    step_s = np.maximum(gpu_s, cpu_s)
+    wait_s = step_s - plain_t - per_gpu_prompts * d_time
+    energy = (plain_e + per_gpu_prompts * d_energy + wait_s * idle_w) * layout.num_gpus
+    return StepMetrics(
+        itl_s=step_s,
+        ttft_s=mixed_t * chunks + step_s / 2,
+        throughput_tok_s=shape.running / step_s,
+        power_w=energy / step_s,
+        energy_per_token_j=energy / shape.running,
+        decode_s=plain_t,
+        prefill_s=per_gpu_prompts * d_time,
+        comm_s=comm,
+        gpu_s=gpu_s,
+        cpu_s=cpu_s,
+    )
+
+
 def _steady_state(
     cfg: ModelConfig,
     spec: GPUSpec,
@@ -213,25 +303,11 @@ def _steady_state(
     mem: ServingMemory,
     notes: tuple[str, ...],
 ) -> ServeResult:
-    shard = gpu_shard(cfg, layout)
-    per_group = math.ceil(running / layout.dp)
-    context = max(1, round(input_tokens + output_tokens / 2))
-    chunk = min(input_tokens, MAX_BATCHED_TOKENS)
+    shape = StepShape(cfg, spec, layout, running, input_tokens, output_tokens, compute)
 
     def step(prefill: int | None) -> Estimate:
-        wl = build_workload(
-            shard,
-            batch=per_group,
-            seq=1,
-            phase="decode",
-            context=context,
-            precision=compute,
-            attention="flash",
-            lm_head=True,
-            prefill_tokens=prefill,
-        )
         return estimate(
-            wl,
+            shape.workload(prefill),
             spec,
             sm_clock_mhz=sm_clock_mhz,
             power_cap_w=power_cap_w,
@@ -240,22 +316,12 @@ def _steady_state(
             detail=False,
         )
 
-    plain, mixed = step(None), step(chunk)
-    prompts = running / output_tokens  # admitted (and finished) per step, per replica
-    per_gpu_prompts = prompts / layout.dp
-    prompt_chunks = math.ceil(input_tokens / chunk)
-    d_time = max(0.0, mixed.time_s - plain.time_s) * prompt_chunks
-    d_energy = max(0.0, mixed.energy_j - plain.energy_j) * prompt_chunks
-    tokens = per_group + per_gpu_prompts * input_tokens
-    comm = 2 * cfg.layers * all_reduce_time_s(tokens * cfg.hidden * 2.0, layout.tp, spec)
-    gpu_s = plain.time_s + per_gpu_prompts * d_time + comm
-    cpu_s = host.serving_step_time_s(running / layout.dp)
-    step_s = max(gpu_s, cpu_s)
-    wait_s = step_s - plain.time_s - per_gpu_prompts * d_time
-    energy_gpu = plain.energy_j + per_gpu_prompts * d_energy + wait_s * plain.idle_power_w
-    energy = energy_gpu * layout.num_gpus
-    per_token = energy / running
-    ttft = (mixed.time_s + (prompt_chunks - 1) * mixed.time_s) + step_s / 2
+    plain, mixed = step(None), step(shape.chunk)
+    m = combine(
+        shape, host, plain.time_s, plain.energy_j, plain.idle_power_w, mixed.time_s,
+        mixed.energy_j,
+    )  # fmt: skip
+    per_token = float(m.energy_per_token_j)
     return ServeResult(
         model=cfg.id,
         gpu=spec.id,
@@ -271,14 +337,19 @@ def _steady_state(
         precision=weights,
         sm_clock_mhz=plain.sm_clock_mhz,
         throttled=plain.throttled or mixed.throttled,
-        itl_ms=step_s * 1e3,
-        ttft_ms=ttft * 1e3,
-        output_throughput_tok_s=running / step_s,
-        avg_power_w=energy / step_s,
+        itl_ms=float(m.itl_s) * 1e3,
+        ttft_ms=float(m.ttft_s) * 1e3,
+        output_throughput_tok_s=float(m.throughput_tok_s),
+        avg_power_w=float(m.power_w),
         energy_per_token_j=per_token,
         energy_per_request_j=per_token * output_tokens,
         step=StepBreakdown(
-            plain.time_s, per_gpu_prompts * d_time, comm, gpu_s, cpu_s, plain.idle_power_w
+            float(m.decode_s),
+            float(m.prefill_s),
+            m.comm_s,
+            float(m.gpu_s),
+            m.cpu_s,
+            plain.idle_power_w,
         ),
         memory=mem,
         notes=notes,
