@@ -190,6 +190,36 @@ def render_markdown(
     return [*lines, ""]
 
 
+def decision_regret(
+    points: Sequence[ServingPoint], itl_quantile: float | None = None
+) -> list[tuple[str, float]]:
+    """For each model and task with several measured configurations: how much more energy per
+    token the configuration joulecast ranks least-energy measures than the measured best
+    (``0.0``: it picked the best). With ``itl_quantile``, an ITL limit at that quantile of the
+    group's measured ITLs: joulecast picks among the configurations it forecasts within the
+    limit, the best is the least measured energy among those measured within it."""
+    groups: dict[tuple[str, str], list[ServingPoint]] = defaultdict(list)
+    for p in points:
+        if p.forecast is not None:
+            groups[(p.model, p.task)].append(p)
+    out = []
+    for (model, task), sub in sorted(groups.items()):
+        if len(sub) < 2:
+            continue
+        allowed, truly = sub, sub
+        if itl_quantile is not None:
+            limit = float(np.quantile([p.itl_ms for p in sub], itl_quantile))
+            allowed = [p for p in sub if p.forecast and p.forecast.itl_ms <= limit] or sub
+            truly = [p for p in sub if p.itl_ms <= limit]
+        pick = min(allowed, key=lambda p: p.forecast.energy_per_token_j if p.forecast else np.inf)
+        best = min(p.energy_per_token_j for p in truly)
+        if pick not in truly:  # the pick misses the limit when measured: a wrong decision
+            out.append((f"{model} / {task}", float("inf")))
+            continue
+        out.append((f"{model} / {task}", pick.energy_per_token_j / best - 1))
+    return out
+
+
 def serving_section(data_dir: Path) -> list[str]:
     """Forecast every row, fit the CPU cost (in-sample and leave-one-model-out), render."""
     from joulecast.calibration import serving_fit
@@ -198,7 +228,20 @@ def serving_section(data_dir: Path) -> list[str]:
     covered = [p for p in points if p.forecast is not None]
     fit = serving_fit.fit_cpu(covered)
     zero = serving_fit.CpuFit(0.0, 0.0, 0)
-    return render_markdown(
+    decisions = ["### Decisions", ""]
+    for label, q in (("no latency limit", None), ("ITL limit at the group's median", 0.5)):
+        regret = decision_regret(points, q)
+        within = sum(1 for _, r in regret if r <= 0.10)
+        missed = sum(1 for _, r in regret if r == float("inf"))
+        finite = [r for _, r in regret if r != float("inf")]
+        decisions.append(
+            f"* {label}: the measured configuration joulecast ranks least-energy measures within "
+            f"10 % of the measured best in {within} of {len(regret)} model/task groups; "
+            f"{missed} picks miss the limit when measured; mean excess of the others "
+            f"{100 * float(np.mean(finite or [0.0])):.1f} %."
+        )
+    decisions.append("")
+    return decisions + render_markdown(
         points,
         {
             "GPU only (no CPU cost)": serving_fit.predict(covered, zero),
