@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "plan",
         "Find the least-energy deployment (GPU, count, parallelism, batch, clock) within limits.",
     ),
+    "fleet": (
+        "fleet",
+        "Place several models on a GPU inventory at least energy (mixed-integer program).",
+    ),
     "sweep": (
         "sweep",
         "Sweep SM clocks and power caps (and GPUs): time, power, energy and EDP of one pass.",

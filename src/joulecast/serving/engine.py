@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -222,17 +223,27 @@ class StepShape:
 
     def workload(self, prefill: int | None) -> Workload:
         """The plain decode step (``prefill=None``) or one with a prompt chunk mixed in."""
-        return build_workload(
-            gpu_shard(self.cfg, self.layout),
-            batch=self.per_group,
-            seq=1,
-            phase="decode",
-            context=max(1, round(self.input_tokens + self.output_tokens / 2)),
-            precision=self.compute,
-            attention="flash",
-            lm_head=True,
-            prefill_tokens=prefill,
-        )
+        context = max(1, round(self.input_tokens + self.output_tokens / 2))
+        return _step_workload(self.cfg, self.layout, self.per_group, context, self.compute, prefill)
+
+
+@lru_cache(maxsize=2048)
+def _step_workload(
+    cfg: ModelConfig, layout: Layout, batch: int, context: int, compute: str, prefill: int | None
+) -> Workload:
+    # Cached: a step does not depend on the GPU, so a search over GPU types builds it once
+    # (and each GPU's compilation stays cached on the workload object).
+    return build_workload(
+        gpu_shard(cfg, layout),
+        batch=batch,
+        seq=1,
+        phase="decode",
+        context=context,
+        precision=compute,
+        attention="flash",
+        lm_head=True,
+        prefill_tokens=prefill,
+    )
 
 
 @dataclass(frozen=True)
