@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench install clean accuracy
+.PHONY: demo test lint typecheck bench install clean accuracy readme
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,11 +38,15 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_estimate.py
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_mig.py
+	$(BIN)/python benchmarks/bench_mig_serve.py
 	$(BIN)/python benchmarks/bench_validate.py
 
 accuracy: $(VENV)/.installed
 	$(BIN)/joulecast validate --markdown docs/accuracy.md --plot docs/img/accuracy.png
 	$(BIN)/python scripts/update_readme.py
+
+readme: $(VENV)/.installed
+	$(BIN)/python scripts/readme_outputs.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
