@@ -214,32 +214,45 @@ def test_report_on_a_subset(data_dir: Path) -> None:
 
 @pytest.mark.data
 def test_h200_gemm_power_is_a_forecast_within_bounds(data_dir: Path) -> None:
-    """Guard: transferred coefficients forecast H200 bf16 GEMM power (>= 0.1 ms rows) to within
-    25 % MAPE on a deterministic subsample (20 % when written: the GEMM latency model runs 10 %
-    slow there, which lowers the predicted power of calls that really sit near the cap)."""
+    """Guard: the shipped coefficients forecast H200 bf16 GEMM power (>= 0.1 ms rows, capped calls
+    included) to within 10 % MAPE on a deterministic subsample (20 % when written; 7 % on all
+    rows since the Hopper tensor energy was measured on capped calls: the model now holds them
+    at the limit)."""
     rows = kc.subsample(kc.read_table(kc.table_by_name("h200 gemm bf16"), data_dir), 6000)
     pred = kc.predict(rows)
     assert rows.power_w is not None
     ok = kc.power_reliable(rows.latency_s)
     assert ok.sum() > 500
-    assert kc.error_stats(pred.power_w[ok], rows.power_w[ok]).mape < 25.0
+    assert kc.error_stats(pred.power_w[ok], rows.power_w[ok]).mape < 10.0
 
 
 @pytest.mark.data
-@pytest.mark.parametrize("table", ["h200 gemm bf16", "h200 generation attention"])
-def test_h200_energy_per_event_at_measured_latency(data_dir: Path, table: str) -> None:
+@pytest.mark.parametrize(
+    ("table", "tolerance"), [("h200 gemm bf16", 0.08), ("h200 generation attention", 0.12)]
+)
+def test_h200_energy_per_event_at_measured_latency(
+    data_dir: Path, table: str, tolerance: float
+) -> None:
     """The power model alone (energy events at the measured latency) reproduces the H200 energy
-    per call: median error within 8 % (+1.5 % GEMM, +0.6 % decode attention when written; +6.4 %
-    GEMM since the A100 fit took up an L2 energy, 3.4 pJ/B, with the tile-ranking change: 4 of the
-    6.4 points)."""
-    rows = kc.subsample(kc.read_table(kc.table_by_name(table), data_dir), 6000)
-    sel = kc.unthrottled_reliable(rows)
+    per call of settled rows (joulecast.calibration.memory_energy.power_settled), capped calls at
+    the clock their latency gives: median error -4.8 % (GEMM), -9.3 % (decode attention, whose
+    settled calls read more than the unsettled ones: +0.6 % over all uncapped rows when
+    written)."""
+    from joulecast.calibration.memory_energy import power_settled
+    from joulecast.calibration.tensor_energy import solved_clocks
+
+    rows = kc.read_table(kc.table_by_name(table), data_dir)
+    sel = power_settled(rows)
     assert sel.sum() > 200
     spec = load_gpu("h200")
     coeffs = coefficients_for(spec)
-    ev, idle = kc.events_at_measured_latency(rows, sel, spec, coeffs)
+    assert rows.power_w is not None and rows.power_limit_w is not None
+    clock = None
+    if (rows.power_w[sel] >= 0.97 * rows.power_limit_w[sel]).sum() >= 100:
+        _, _, t_model = kc.events_at(rows, sel, spec, coeffs)
+        clock, _, _ = solved_clocks(rows, sel, spec, t_model)
+    ev, idle, _ = kc.events_at(rows, sel, spec, coeffs, clock)
     lat = rows.latency_s[sel]
-    assert rows.power_w is not None
     pred = ev @ coefficient_vector(coeffs.power) + idle * lat
     ratio = pred / (rows.power_w[sel] * lat)
-    assert abs(float(np.median(ratio)) - 1.0) < 0.08
+    assert abs(float(np.median(ratio)) - 1.0) < tolerance

@@ -83,7 +83,7 @@ BAD_SPECS = {
         "max_power_limit_w: 300",
         ["idle_power_w (260)", "tdp_w (250)"],
     ),
-    "zero memory bandwidth": ("memory_bandwidth_gb_s: 0", ["memory_bandwidth_gb_s", "greater"]),
+    "zero memory bandwidth": ("memory_bandwidth_gb_s: 0", ["memory_bandwidth_gb_s", "at least 1"]),
     "negative memory bandwidth": ("memory_bandwidth_gb_s: -5", ["memory_bandwidth_gb_s"]),
     "infinite memory bandwidth": ("memory_bandwidth_gb_s: .inf", ["memory_bandwidth_gb_s"]),
     "NaN throughput": ("tensor_tflops: {bf16: .nan}", ["tensor_tflops.bf16", "finite"]),
@@ -154,3 +154,14 @@ def test_clock_check_accepts_the_grid_and_names_range_and_step_otherwise(
         with pytest.raises(ClockError) as info:
             spec.check_clock(outside)
         assert valid in str(info.value)
+
+
+def test_power_limit_is_the_settable_range() -> None:
+    """The command line offers [min_power_limit_w, max_power_limit_w]; the model itself can
+    evaluate down to idle (check_power_cap)."""
+    a100 = load_gpu("a100-pcie-40gb")
+    assert a100.check_power_limit(150) == 150 and a100.check_power_limit(250) == 250
+    for cap in (100.0, 251.0, math.nan):
+        with pytest.raises(ClockError, match=r"outside a100-pcie-40gb's power limits: 150-250 W"):
+            a100.check_power_limit(cap)
+    assert a100.check_power_cap(100) == 100

@@ -330,7 +330,9 @@ def test_cli_json_two_gpus(
         "json",
     )
     assert code == 0, err
-    data = json.loads(out)
+    doc = json.loads(out)
+    assert doc["schema_version"] == 1
+    data = doc["points"]
     assert [list(d) for d in data] == [COLUMNS] * 4
     assert [d["gpu"] for d in data] == [A100, A100, "h100-sxm", "h100-sxm"]
     assert all(d["workload"].startswith("gpt2") for d in data)
@@ -388,8 +390,8 @@ def test_cli_hypothetical_gpu_spec(
         (["--clocks", "3000"], "cannot run at 3000 MHz"),
         (["--clocks", ""], "nothing to sweep"),
         (["--clocks", "1410:900:15"], "STOP is below START"),
-        (["--power-caps", "10"], "must exceed the idle power"),
-        (["--power-caps", "500"], "at most 250 W"),
+        (["--power-caps", "10"], "outside a100-pcie-40gb's power limits: 150-250 W"),
+        (["--power-caps", "200,500"], "power cap 500 W is outside"),
         (["--power-caps", ""], "nothing to sweep"),
         (["--max-slowdown", "0.9"], "--max-slowdown must be at least 1"),
         (["--gpu", "h100-sxn"], "did you mean h100-sxm"),
@@ -432,7 +434,7 @@ def test_cli_plot_is_written(
         capsys,
         "--example",
         "--gpu",
-        A100,
+        "a100-sxm4-40gb",
         "--gpu",
         "a10",
         "--clocks",

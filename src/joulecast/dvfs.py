@@ -2,9 +2,12 @@
 
 Core-domain dynamic energy per event scales with V²; idle power rises with the clock (clock tree
 and leakage at the higher voltage). Where a part's tables were measured, joulecast ships a fitted
-piecewise-linear curve (knots every 150 MHz, produced by ``joulecast calibrate``); elsewhere it uses
-a generic curve: voltage flat at ``v_min`` up to ``knee·f_max`` then linear to ``v_max``, and
-``idle(f) = idle_static + k·V(f)²·f`` anchored to the spec's idle power. See docs/hardware.md.
+piecewise-linear curve (knots every 150 MHz, produced by ``joulecast calibrate``); where only the
+idle table was measured (H100, whose NVML reports no voltage) the voltage is inferred from it
+(:mod:`joulecast.calibration.dvfs_fit`) and shipped the same way, for the parts sharing that die
+too. Elsewhere it uses a generic curve: voltage flat at ``v_min`` up to ``knee·f_max`` then
+linear to ``v_max``, and ``idle(f) = idle_static + k·V(f)²·f`` anchored to the spec's idle
+power. See docs/hardware.md.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -24,6 +27,8 @@ GENERIC_V_MIN_MV = 700.0
 GENERIC_V_MAX_MV = 900.0
 GENERIC_KNEE = 0.72
 GENERIC_IDLE_DYNAMIC_SHARE = 0.35
+# Marks a shipped voltage curve inferred from an idle table rather than measured.
+VOLTAGE_SOURCE_INFERRED = "inferred from idle(f)"
 # The board's power limiter regulates a few watts below the limit it is given: on the A100-PCIe
 # DVFS sweep every throttled pass settles at 238–243 W under its 250 W limit (mean 241 W); in the
 # H200 kernel-power tables the capped calls read 690–698 W under 700 W. An absolute guard band
@@ -39,7 +44,10 @@ def regulated_power_w(power_cap_w: _CapT) -> _CapT:
 
 @dataclass(frozen=True)
 class DvfsCurve:
-    """Supply voltage and idle board power as functions of the SM clock."""
+    """Supply voltage and idle board power as functions of the SM clock.
+
+    ``measured`` is true where the voltage itself was measured (not generic, not inferred).
+    """
 
     clock_mhz: NDArray[np.float64]
     voltage_mv: NDArray[np.float64]
@@ -79,7 +87,7 @@ def generic_curve(gpu: GPUSpec) -> DvfsCurve:
 
 
 @cache
-def _shipped() -> dict[str, dict[str, list[float]]]:
+def _shipped() -> dict[str, dict[str, Any]]:
     path = resources.files("joulecast.coefficients") / "data" / "dvfs_curves.yaml"
     if not path.is_file():
         return {}
@@ -87,13 +95,20 @@ def _shipped() -> dict[str, dict[str, list[float]]]:
     return {str(k): v for k, v in data.items()}
 
 
+def curve_from_entry(gpu: GPUSpec, entry: dict[str, Any]) -> DvfsCurve:
+    """The curve of one entry of ``dvfs_curves.yaml`` (knots of idle(f) and V(f)); a missing
+    table falls back to the generic curve's."""
+    f = np.asarray(entry["clock_mhz"], float)
+    gen = generic_curve(gpu)
+    v = np.asarray(entry["voltage_mv"], float) if entry.get("voltage_mv") else gen.voltage(f)
+    idle = np.asarray(entry["idle_w"], float) if entry.get("idle_w") else gen.idle_power(f)
+    measured = bool(entry.get("voltage_mv")) and entry.get("voltage_source") is None
+    return DvfsCurve(f, v, idle, measured=measured)
+
+
 def dvfs_curve(gpu: GPUSpec) -> DvfsCurve:
     """The part's fitted curve where one was measured, else the generic curve."""
     entry = _shipped().get(gpu.id)
     if entry is None:
         return generic_curve(gpu)
-    f = np.asarray(entry["clock_mhz"], float)
-    gen = generic_curve(gpu)
-    v = np.asarray(entry["voltage_mv"], float) if entry.get("voltage_mv") else gen.voltage(f)
-    idle = np.asarray(entry["idle_w"], float) if entry.get("idle_w") else gen.idle_power(f)
-    return DvfsCurve(f, v, idle, measured=bool(entry.get("voltage_mv")))
+    return curve_from_entry(gpu, entry)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -41,16 +41,50 @@ def read_text(path: str | Path, what: str, error: type[JoulecastError] = SpecErr
         error: the :class:`JoulecastError` subclass to raise.
     """
     p = Path(path)
-    if p.is_dir():
-        raise error(f"{what} {p} is a folder, not a file")
-    if not p.is_file():
-        raise error(f"{what} not found: {p}")
     try:
-        return p.read_text(encoding="utf-8")
+        if p.is_file():
+            return p.read_text(encoding="utf-8")
+        exists, folder = p.exists(), p.is_dir()
     except UnicodeDecodeError as exc:
         raise error(f"{what} {p.name}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise error(f"{what} {p.name}: cannot read ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:  # permissions, a name too long, a NUL in the name
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise error(f"{what} {p.name}: cannot read ({reason})") from None
+    if not exists:
+        raise error(f"{what} not found: {p}")
+    if folder:
+        raise error(f"{what} {p} is a folder, not a file")
+    raise error(f"{what} {p} is not a regular file")  # a FIFO or a device could block forever
+
+
+def load_file(
+    path: str | Path,
+    what: str,
+    error: type[JoulecastError] = SpecError,
+    *,
+    kind: Literal["json", "yaml"] | None = None,
+) -> Any:
+    """Read and parse a JSON or YAML file (``kind`` from the suffix unless given).
+
+    Raises:
+        JoulecastError: ``error`` with one line naming the file: missing, a folder, unreadable,
+            not UTF-8, malformed (JSON: line and column), or nested too deeply.
+    """
+    p = Path(path)
+    text = read_text(p, what, error)
+    kind = kind or ("json" if p.suffix.lower() == ".json" else "yaml")
+    try:
+        return json.loads(text) if kind == "json" else load_yaml_text(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{what} {p.name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except ValueError as exc:  # YAML errors, JSON integers of thousands of digits
+        raise error(
+            f"{what} {p.name}: not valid {kind.upper()} ({str(exc).splitlines()[0]})"
+        ) from None
+    except RecursionError:
+        raise error(f"{what} {p.name}: nested too deeply") from None
 
 
 def load_mapping(
@@ -63,12 +97,7 @@ def load_mapping(
             not a mapping.
     """
     p = Path(path)
-    text = read_text(p, what, error)
-    try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else load_yaml_text(text)
-    except ValueError as exc:
-        kind = "JSON" if p.suffix.lower() == ".json" else "YAML"
-        raise error(f"{what} {p.name}: not valid {kind} ({str(exc).splitlines()[0]})") from None
+    data = load_file(p, what, error)
     if not isinstance(data, dict):
         raise error(f"{what} {p.name}: expected a mapping of fields")
     return data

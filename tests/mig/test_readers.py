@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from joulecast.errors import TelemetryError
 from joulecast.mig.frame import FIELD_INDEX
+from joulecast.mig.limits import MAX_BOARD_POWER_W
 from joulecast.mig.profiles import parse_profile
 from joulecast.mig.readers import (
     LONG_CSV_HEADER,
@@ -316,6 +317,7 @@ def test_read_telemetry_detects_long_csv_from_bytes(tmp_path: object) -> None:
 
 decimal_text = st.one_of(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False).map(repr),
+    st.floats(min_value=0, max_value=MAX_BOARD_POWER_W).map(repr),
     st.decimals(min_value=-99999, max_value=99999, places=4, allow_nan=False).map(str),
     st.integers(min_value=-(10**15), max_value=10**15).map(str),
     st.sampled_from(["0", "-0.0", "1.", ".5", "007.250", "1e-3", " 2.5", "1E+2", "inf"]),
@@ -327,8 +329,8 @@ decimal_text = st.one_of(
 def test_fast_number_parser_matches_float(values: list[str]) -> None:
     lines = [HEADER] + [row(k, "1", "3g.40gb", v) for k, v in enumerate(values)]
     powers = [float(v) for v in values]
-    if not all(np.isfinite(powers)):
-        with pytest.raises(TelemetryError):
+    if not all(np.isfinite(powers)) or not all(0 <= p <= MAX_BOARD_POWER_W for p in powers):
+        with pytest.raises(TelemetryError, match=r"not a number|board_power_w"):
             read_long_csv("\n".join(lines)).gpus[0].board_power_w.tolist()
         return
     got = read_long_csv("\n".join(lines)).gpus[0].board_power_w.tolist()

@@ -96,11 +96,11 @@ def test_exporter_down_is_counted_not_fatal(tmp_path: Path) -> None:
     cfg = ServiceConfig(
         dcgm_url="http://127.0.0.1:9/metrics",
         state_path=tmp_path / "s.sqlite",
-        interval_s=0.0,
+        interval_s=0.01,
         timeout_s=0.5,
     )
     svc = MigService(cfg)
-    svc.run(max_polls=2)
+    assert svc.run(max_polls=2) == 2
     assert svc.poll_errors == 2
     svc.close()
 
@@ -108,3 +108,4 @@ def test_exporter_down_is_counted_not_fatal(tmp_path: Path) -> None:
 def test_parse_listen() -> None:
     assert parse_listen("9477") == ("127.0.0.1", 9477)
     assert parse_listen("0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_listen("[::1]:9477") == ("::1", 9477)

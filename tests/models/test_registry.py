@@ -320,3 +320,11 @@ def test_every_family_has_a_builder_and_unknown_ones_fail_loudly() -> None:
     assert registered_families() == set(get_args(Family))
     with pytest.raises(UnknownNameError, match="unknown model family 'rwkv'"):
         builder_for("rwkv")
+
+
+def test_hf_json_errors_name_the_folder_and_file(tmp_path: Path) -> None:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**LLAMA_JSON, "num_attention_heads": 3}))
+    with pytest.raises(SpecError, match=r"^my-model/config.json: num_attention_heads \(3\) must"):
+        model_config_from_hf_json(folder / "config.json")

@@ -2,9 +2,10 @@
 
 ML.ENERGY v3 (``<data>/mlenergy/v3/llm.csv``, data README section 2) measured single-GPU vLLM
 serving on an H100-SXM at 700 W: per configuration the steady-state average power, the output
-throughput and the energy per output token. None of it is used to fit anything; it checks the
-H100 forecast (coefficients transferred from the A100, HBM energy from the H200
-kernel tables) end to end.
+throughput and the energy per output token. :func:`serving_rows` checks the pure forecast
+(coefficients transferred from the A100, tensor and HBM energies from the H200 kernel tables, the
+H100's idle table and inferred V(f)) end to end: no serving row is fitted. The Hopper
+calibration on these rows, leave one model out, is :mod:`joulecast.calibration.hopper`.
 
 What one measured step is taken to be (assumptions, written in docs/accuracy.md too):
 
@@ -29,12 +30,13 @@ the front end builds (the hybrid Mamba models are not).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from joulecast.errors import CalibrationError, JoulecastError
+from joulecast.workload.ir import Workload
 
 GPU = "h100-sxm"
 TABLE = Path("mlenergy") / "v3" / "llm.csv"
@@ -56,8 +58,15 @@ PROMPT_TOKENS = {"lm-arena-chat": 350, "gpqa": 185, "sourcegraph-fim": 1200}
 
 
 @dataclass(frozen=True)
-class ServingRow:
-    """One measured serving configuration and joulecast's step forecast."""
+class ServingMeasurement:
+    """One measured serving configuration.
+
+    Attributes:
+        prompts_per_step: prompts admitted per step in steady state (``batch / output``).
+        step_s: measured mean step time (batch ÷ output throughput).
+        power_w: measured steady-state power.
+        energy_per_token_j: measured energy per output token.
+    """
 
     task: str
     model: str
@@ -67,6 +76,22 @@ class ServingRow:
     step_s: float
     power_w: float
     energy_per_token_j: float
+
+
+@dataclass(frozen=True)
+class ServingConfig(ServingMeasurement):
+    """A measured configuration and the two step workloads that forecast it: one plain decode
+    step at the measured mean batch (``decode``) and the same step with one prompt prefilled in
+    it (``mixed``, chunked prefill)."""
+
+    decode: Workload
+    mixed: Workload
+
+
+@dataclass(frozen=True)
+class ServingRow(ServingMeasurement):
+    """One measured serving configuration and joulecast's step forecast."""
+
     pred_step_s: float
     pred_power_w: float
 
@@ -84,9 +109,8 @@ class ServingRow:
         )
 
 
-def serving_rows(data_dir: Path) -> list[ServingRow]:
-    """Forecast every usable ML.ENERGY H100 row (see the module doc for what a step is)."""
-    from joulecast.estimator import estimate
+def serving_configs(data_dir: Path) -> list[ServingConfig]:
+    """Every usable ML.ENERGY H100 row with its step workloads (module doc: what a step is)."""
     from joulecast.models.build import build_workload
 
     path = data_dir / TABLE
@@ -134,25 +158,41 @@ def serving_rows(data_dir: Path) -> list[ServingRow]:
                 )
             except JoulecastError:
                 continue  # a model the front end does not know
-            d = estimate(decode, GPU, cuda_graphs=True, detail=False)
-            m = estimate(mixed, GPU, cuda_graphs=True, detail=False)
-            admitted = batch / out_len  # requests admitted (prompts prefilled) per step
-            step_s = d.time_s + admitted * (m.time_s - d.time_s)
-            energy_j = d.energy_j + admitted * (m.energy_j - d.energy_j)
             out.append(
-                ServingRow(
+                ServingConfig(
                     task=r["task"],
                     model=r["model_id"],
                     batch=batch,
                     context=context,
-                    prompts_per_step=admitted,
+                    prompts_per_step=batch / out_len,
                     step_s=batch / measured[0],
                     power_w=measured[1],
                     energy_per_token_j=measured[2],
-                    pred_step_s=step_s,
-                    pred_power_w=energy_j / step_s,
+                    decode=decode,
+                    mixed=mixed,
                 )
             )
+    return out
+
+
+def forecast_row(cfg: ServingConfig, step_s: float, energy_j: float) -> ServingRow:
+    """The row of ``cfg`` with a forecast step time and step energy."""
+    measured = {f.name: getattr(cfg, f.name) for f in fields(ServingMeasurement)}
+    return ServingRow(**measured, pred_step_s=step_s, pred_power_w=energy_j / step_s)
+
+
+def serving_rows(data_dir: Path) -> list[ServingRow]:
+    """Forecast every usable ML.ENERGY H100 row with the shipped coefficients (module doc)."""
+    from joulecast.estimator import estimate
+
+    out = []
+    for cfg in serving_configs(data_dir):
+        d = estimate(cfg.decode, GPU, cuda_graphs=True, detail=False)
+        m = estimate(cfg.mixed, GPU, cuda_graphs=True, detail=False)
+        a = cfg.prompts_per_step  # requests admitted (prompts prefilled) per step
+        step_s = d.time_s + a * (m.time_s - d.time_s)
+        energy_j = d.energy_j + a * (m.energy_j - d.energy_j)
+        out.append(forecast_row(cfg, step_s, energy_j))
     return out
 
 
@@ -181,7 +221,7 @@ def render_markdown(rows: list[ServingRow]) -> list[str]:
 
     lines = [
         "",
-        "## H100 serving cross-check (ML.ENERGY v3, never used in fitting)",
+        "## H100 serving cross-check: pure Ampere-to-Hopper transfer (ML.ENERGY v3, never fitted)",
         "",
         "Single-GPU bf16 vLLM serving (dense and MoE) on an H100-SXM; each measured "
         "configuration forecast as a decode step at the measured mean batch plus its share "

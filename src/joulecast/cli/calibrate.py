@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -80,6 +80,7 @@ def calibrate_command(
             )
             typer.echo(f"{gpu_id} measurement host -> {host_file}")
     dvfs_dir = data / "energaizer" / "config" / "dvfs"
+    curves: dict[str, Any] = {}
     if not single_file and dvfs_dir.is_dir():
         curves = fit_dvfs_curves(dvfs_dir)
         target = out / "dvfs_curves.yaml"
@@ -89,20 +90,61 @@ def calibrate_command(
         )
         typer.echo(f"DVFS curves for {', '.join(curves)} -> {target}")
     if not single_file and (data / "aiconfigurator").is_dir():
-        from joulecast.calibration.memory_energy import fit_memory_energy
-        from joulecast.coefficients.memory import FILE_NAME
+        _write_hopper_energies(data, out, curves)
 
-        energy = fit_memory_energy(data)
-        target = out / FILE_NAME
-        target.write_text(
-            "# HBM energy per byte measured on Hopper (see joulecast/calibration/memory_energy.py)."
-            "\n# Reproduce: joulecast calibrate --measurements DATA --out "
-            "src/joulecast/coefficients/data\n" + energy.to_yaml()
-        )
-        typer.echo(
-            f"HBM energy per byte on {energy.gpu}: {energy.dram_pj_per_byte:g} pJ/B "
-            f"({energy.rows} rows) -> {target}"
-        )
+
+def _write_hopper_energies(data: Path, out: Path, curves: dict[str, Any]) -> None:
+    """Measure the Hopper HBM and tensor energies on the H200 kernel tables (with the H200
+    curve just fitted, when there is one) and write their two files."""
+    from joulecast.calibration.tensor_energy import ANCHOR_GPU, fit_hopper_energies
+    from joulecast.coefficients import memory, tensor
+    from joulecast.dvfs import curve_from_entry
+    from joulecast.hardware.spec import load_gpu
+
+    entry = curves.get(ANCHOR_GPU)
+    curve = curve_from_entry(load_gpu(ANCHOR_GPU), entry) if entry else None
+    hbm, tc = fit_hopper_energies(data, curve)
+    reproduce = (
+        "\n# Reproduce: joulecast calibrate --measurements DATA --out "
+        "src/joulecast/coefficients/data\n"
+    )
+    target = out / memory.FILE_NAME
+    target.write_text(
+        "# HBM energy per byte measured on Hopper (see joulecast/calibration/memory_energy.py)."
+        + reproduce
+        + hbm.to_yaml()
+    )
+    typer.echo(
+        f"HBM energy per byte on {hbm.gpu}: {hbm.dram_pj_per_byte:g} pJ/B "
+        f"({hbm.rows} rows) -> {target}"
+    )
+    target = out / tensor.FILE_NAME
+    target.write_text(
+        "# Tensor energy per FLOP measured on Hopper (see joulecast/calibration/tensor_energy.py)."
+        + reproduce
+        + tc.to_yaml()
+    )
+    typer.echo(
+        f"tensor energy per FLOP on {tc.gpu}: {tc.tensor_pj_per_flop:g} pJ at V_floor "
+        f"({tc.rows} rows, {tc.capped_rows} capped) -> {target}"
+    )
+
+
+def _hopper_sections(data: Path, served: list[Any], voltage: bool) -> list[str]:
+    """The Hopper calibration beside the pure transfer, the H200 kernel power targets and,
+    on request, the V(f) sensitivity of the pure forecast."""
+    from joulecast.calibration import hopper, hopper_checks
+    from joulecast.calibration.serving_check import serving_rows
+
+    lines: list[str] = []
+    report = hopper.hopper_report(data)
+    if report is not None:
+        lines += hopper.render_markdown(report, served or serving_rows(data))
+    if (data / "aiconfigurator").is_dir():
+        lines += hopper_checks.render_kernel_markdown(hopper_checks.kernel_power(data))
+    if voltage:
+        lines += hopper_checks.render_voltage_markdown(hopper_checks.voltage_sensitivity(data))
+    return [*lines, ""]
 
 
 @app.command("validate")
@@ -122,8 +164,39 @@ def validate_command(
         bool,
         typer.Option(help="Include the serving checks: every ML.ENERGY v3 LLM row, 1-8 GPUs."),
     ] = True,
+    hopper: Annotated[
+        bool,
+        typer.Option(
+            help="Include the Hopper calibration (H100 serving, leave one model out) and the "
+            "H200 kernel power targets."
+        ),
+    ] = True,
+    voltage_sensitivity: Annotated[
+        bool,
+        typer.Option(
+            help="Also show the pure H100 serving forecast under other H100 V(f) curves "
+            "(re-derives the Hopper energies for each: about 30 s)."
+        ),
+    ] = False,
+    diffusion: Annotated[
+        bool,
+        typer.Option(
+            help="Only the diffusion check: energy per image/video and latency of every "
+            "ML.ENERGY diffusion row, pure, in-sample and leave-one-model-out."
+        ),
+    ] = False,
 ) -> None:
     """Accuracy on every valid measured row: in-sample, leave-one-model-out, baseline, DVFS."""
+    if diffusion:
+        from joulecast.calibration import diffusion_check
+
+        report = diffusion_check.render_markdown(
+            diffusion_check.diffusion_report(_data(measurements))
+        )
+        Console().print(Markdown(report))
+        if markdown is not None:
+            markdown.write_text(report)
+        return
     from joulecast.calibration.serving_check import serving_rows
     from joulecast.calibration.validate import (
         GPU_SETS,
@@ -149,6 +222,8 @@ def validate_command(
         forecasts = forecast_reports(data)
         progress.advance(task)
     text = render_markdown(reports, dv, served, forecasts)
+    if hopper:
+        text += "\n" + "\n".join(_hopper_sections(data, served, voltage_sensitivity))
     if serving:
         from joulecast.calibration.serving_report import serving_section
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from joulecast.cli.common import echo_csv, echo_json
+from joulecast.cli.common import Column, echo_csv, echo_json, fitted_table
 from joulecast.cli.main import app
 from joulecast.cli.options import (
     AttentionOpt,
@@ -39,14 +39,10 @@ DEFAULT_GPU = "a100-pcie-40gb"
 
 
 def render_table(est: Estimate) -> None:
-    """Pretty-print an estimate with rich."""
+    """Pretty-print an estimate with rich (readable at 80 columns)."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
-    head = Table(title=f"{est.workload} on {est.gpu}", show_header=False)
-    head.add_column("metric")
-    head.add_column("value", justify="right")
     clock = f"{est.sm_clock_mhz:g} MHz" + (
         f" (throttled from {est.requested_clock_mhz:g} by the {est.power_cap_w:g} W cap)"
         if est.throttled
@@ -78,27 +74,33 @@ def render_table(est: Estimate) -> None:
             else "transferred by physics, unvalidated here",
         ),
     )
-    for name, value in rows:
-        head.add_row(name, value)
-    console.print(head)
-    br = Table(title="by op class")
-    for col in ("class", "launches", "time ms", "energy J", "share"):
-        br.add_column(col, justify="left" if col == "class" else "right")
-    for b in est.breakdown:
-        br.add_row(
+    pair = (Column("metric", left=True), Column("value"))
+    console.print(
+        fitted_table(console, f"{est.workload} on {est.gpu}", pair, rows, show_header=False)
+    )
+    by_class = [
+        (
             b.op_class,
             str(b.launches) if b.launches else "",
             f"{b.time_ms:.3f}",
             f"{b.energy_j:.3f}",
             f"{b.share_of_time:.0%}",
         )
-    console.print(br)
-    top = Table(title="top kernels")
-    for col in ("kernel", "n", "time ms", "energy J", "bound"):
-        top.add_column(col, justify="left" if col in ("kernel", "bound") else "right")
-    for k in est.top_kernels[:5]:
-        top.add_row(k.kernel, str(k.launches), f"{k.time_ms:.3f}", f"{k.energy_j:.3f}", k.bound)
-    console.print(top)
+        for b in est.breakdown
+    ]
+    heads = ("launches", "time ms", "energy J", "share")
+    columns = (Column("class", left=True), *map(Column, heads))
+    console.print(fitted_table(console, "by op class", columns, by_class))
+    top = [
+        (k.kernel, str(k.launches), f"{k.time_ms:.3f}", f"{k.energy_j:.3f}", k.bound)
+        for k in est.top_kernels[:5]
+    ]
+    columns = (
+        Column("kernel", left=True),
+        *map(Column, ("n", "time ms", "energy J")),
+        Column("bound", left=True),
+    )
+    console.print(fitted_table(console, "top kernels", columns, top))
 
 
 @app.command("estimate")
@@ -132,6 +134,8 @@ def estimate_command(
     if gpu is not None and gpu_spec is not None:
         raise SpecError("give --gpu or --gpu-spec, not both (a spec file can say 'base: ID')")
     spec = gpu_from_file(gpu_spec) if gpu_spec is not None else load_gpu(gpu or DEFAULT_GPU)
+    if power_cap is not None:
+        spec.check_power_limit(power_cap)
     wl = WorkloadOptions.pick(locals()).build(spec)
     est = estimate(
         wl, spec, sm_clock_mhz=sm_clock, power_cap_w=power_cap, host=host, cuda_graphs=cuda_graphs

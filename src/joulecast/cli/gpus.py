@@ -2,51 +2,57 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
-
-import typer
-from rich.console import Console
-from rich.table import Table
-
+from joulecast.cli.common import Column, echo_csv, echo_json, fitted_table, flat
 from joulecast.cli.main import app
+from joulecast.cli.options import FormatOpt, JsonAliasOpt, OutputFormat, output_format
 from joulecast.hardware import gpu_ids, load_gpu
 from joulecast.workload.ir import Precision
 
+_COLUMNS = (
+    Column("id", left=True),
+    Column("SMs"),
+    Column("max MHz"),
+    Column("bf16 TFLOPS"),
+    Column("fp8 TFLOPS"),
+    Column("memory", left=True),
+    Column("GB/s"),
+    Column("GB"),
+    Column("TDP W"),
+    Column("power limits W", optional=True),
+)
+
 
 @app.command("gpus")
-def gpus_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def gpus_command(fmt: FormatOpt = OutputFormat.TABLE, as_json: JsonAliasOpt = False) -> None:
     """List the GPUs joulecast knows, with their key figures."""
+    fmt = output_format(fmt, as_json)
     specs = [load_gpu(g) for g in gpu_ids()]
-    if as_json:
-        typer.echo(json.dumps([s.to_dict() for s in specs], indent=2))
+    if fmt is OutputFormat.JSON:
+        echo_json({"gpus": [s.to_dict() for s in specs]})
         return
-    table = Table(title="GPUs (dense throughput at the spec clock)")
-    for col in (
-        "id",
-        "SMs",
-        "max MHz",
-        "bf16 TFLOPS",
-        "fp8 TFLOPS",
-        "memory",
-        "GB/s",
-        "GB",
-        "TDP W",
-    ):
-        table.add_column(col, justify="left" if col in ("id", "memory") else "right")
+    if fmt is OutputFormat.CSV:
+        echo_csv([flat(s.to_dict()) for s in specs])
+        return
+    from rich.console import Console
+
+    rows = []
     for s in specs:
         fp8 = s.tensor_tflops.get(Precision.FP8)
-        table.add_row(
-            s.id,
-            str(s.sm_count),
-            f"{s.max_clock_mhz:g}",
-            f"{s.tensor_tflops[Precision.BF16]:g}",
-            f"{fp8:g}" if fp8 else "-",
-            s.memory_technology.value,
-            f"{s.memory_bandwidth_gb_s:g}",
-            f"{s.memory_capacity_gb:g}",
-            f"{s.tdp_w:g}",
+        bf16 = s.tensor_tflops.get(Precision.BF16)
+        rows.append(
+            (
+                s.id,
+                str(s.sm_count),
+                f"{s.max_clock_mhz:g}",
+                f"{bf16:g}" if bf16 else "-",
+                f"{fp8:g}" if fp8 else "-",
+                s.memory_technology.value,
+                f"{s.memory_bandwidth_gb_s:g}",
+                f"{s.memory_capacity_gb:g}",
+                f"{s.tdp_w:g}",
+                f"{s.min_power_limit_w:g}-{s.max_power_limit_w:g}",
+            )
         )
-    Console().print(table)
+    console = Console()
+    title = "GPUs (dense throughput at the spec clock)"
+    console.print(fitted_table(console, title, _COLUMNS, rows))

@@ -12,8 +12,10 @@ one-line message and exits 2.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 
@@ -23,7 +25,10 @@ app = typer.Typer(
     name="joulecast",
     help="Forecast time, power and energy of AI workloads on GPUs, without a GPU.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion: typer imports its completion code anyway, so
+    # offering them costs `joulecast --help` nothing measurable (benchmarks/bench_cli.py).
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
@@ -45,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fleet",
         "Place several models on a GPU inventory at least energy (mixed-integer program).",
     ),
+    "diffusion": (
+        "diffusion",
+        "Generate images or videos on 1-8 GPUs: energy per image/video, latency, throughput.",
+    ),
     "sweep": (
         "sweep",
         "Sweep SM clocks and power caps (and GPUs): time, power, energy and EDP of one pass.",
@@ -53,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "List the models joulecast can build, with total and active parameters."),
     "mig": ("mig", "Split measured board power among MIG instances (per-tenant energy)."),
     "host": ("host", "The machine issuing the kernels: list the shipped hosts, or fit yours."),
+    "measure": ("measure", "Measure time, energy and power on this GPU (command, model, kernels)."),
     "calibrate": (
         "calibrate",
         "Fit the time and power coefficients (and DVFS curves) from measurements.",
@@ -68,8 +78,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 GROUPS = ("mig", "host")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from joulecast import __version__
+
+        typer.echo(f"joulecast {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
     """Forecast time, power and energy of AI workloads on GPUs, without a GPU."""
 
 
@@ -93,13 +118,23 @@ def _not_loaded() -> None:  # pragma: no cover - listed in help, never run
 
 
 def _wants_help(argv: Sequence[str]) -> bool:
-    return not argv or "--help" in argv or command_name(argv) in (*GROUPS, None)
+    return not argv or "--help" in argv or "-h" in argv or command_name(argv) in (*GROUPS, None)
+
+
+def _completion_words() -> list[str] | None:
+    """The words being completed when a shell asks for completions (typer's scripts pass them
+    in ``COMP_WORDS`` or ``_TYPER_COMPLETE_ARGS``), without the program name; else ``None``."""
+    if "_JOULECAST_COMPLETE" not in os.environ:
+        return None
+    line = os.environ.get("_TYPER_COMPLETE_ARGS") or os.environ.get("COMP_WORDS") or ""
+    return line.split()[1:]
 
 
 def main() -> None:
     """Run the CLI; user errors become a one-line message and exit status 2."""
     argv = sys.argv[1:]
-    register(command_name(argv))
+    # Completing `joulecast estimate --gp<TAB>` needs the estimate module's options.
+    register(command_name(_completion_words() or argv))
     # Rich help screens load rich's Markdown machinery: only when a help screen may be shown.
     app.rich_markup_mode = "rich" if _wants_help(argv) else None
     try:
@@ -126,7 +161,8 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
+    line = " ".join(message.split("\n"))  # one line, whatever the message quotes
+    typer.echo(f"error: {line}", err=True)
     sys.exit(code)
 
 

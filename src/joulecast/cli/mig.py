@@ -69,10 +69,10 @@ def attribute_command(
 ) -> None:
     """Attribute a GPU's measured energy to its MIG instances."""
     from joulecast.mig.attribute import attribute
+    from joulecast.mig.limits import MAX_BOARD_POWER_W, check_setting
     from joulecast.mig.readers import parse_profiles_option, read_telemetry
 
-    if idle_power_w is not None and idle_power_w < 0:
-        raise TelemetryError("--idle-power-w must be >= 0")
+    check_setting("--idle-power-w", idle_power_w, positive=False, upper=MAX_BOARD_POWER_W)
     tel = read_telemetry(
         telemetry,
         input_format.value,
@@ -209,34 +209,70 @@ def serve_command(
         Path, typer.Option("--state", help="SQLite file for cumulative energies.")
     ] = Path("joulecast-mig.sqlite"),
     interval_s: Annotated[float, typer.Option("--interval-s", help="Poll period.")] = 1.0,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", help="HTTP timeout of one poll.")
+    ] = 5.0,
     idle_power_w: Annotated[float | None, typer.Option("--idle-power-w")] = None,
     static_policy: Annotated[str, typer.Option("--static-policy")] = "reserved",
     max_polls: Annotated[
-        int | None, typer.Option("--max-polls", help="Stop after this many polls (testing).")
+        int | None,
+        typer.Option(
+            "--max-polls", help="Stop after this many polls; exit 1 if any failed (testing)."
+        ),
     ] = None,
 ) -> None:
     """Poll dcgm-exporter, attribute online and serve per-instance power and energy."""
-    from joulecast.mig.service import MigService, ServiceConfig, parse_listen
+    import logging
+    import signal
+    import threading
 
+    from joulecast.mig.httpio import parse_listen
+    from joulecast.mig.service import MigService, ServiceConfig
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=False
+    )
+    if max_polls is not None and max_polls < 1:
+        raise TelemetryError("--max-polls must be at least 1")
     host, port = parse_listen(listen)
     svc = MigService(
         ServiceConfig(
             dcgm_url=dcgm_url,
             state_path=state,
             interval_s=interval_s,
+            timeout_s=timeout_s,
             idle_power_w=idle_power_w,
             static_policy=static_policy,
         )
     )
-    server = svc.start_http(host, port)
-    typer.echo(f"serving on http://{host}:{server.server_port}/metrics", err=True)
     try:
-        svc.run(max_polls=max_polls)
+        server = svc.start_http(host, port)
+    except BaseException:
+        svc.close()
+        raise
+    logging.getLogger("joulecast.mig.serve").info(
+        "serving on http://%s:%d/metrics, polling %s every %g s",
+        host,
+        server.server_port,
+        dcgm_url,
+        interval_s,
+    )
+    # SIGTERM (systemd, Kubernetes) ends the loop like Ctrl-C: counters are saved on the way out.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: svc.stop()) if main_thread else None
+    failed = 0
+    try:
+        failed = svc.run(max_polls=max_polls)
     except KeyboardInterrupt:
         pass
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
         server.shutdown()
         svc.close()
+    if max_polls is not None and failed:
+        typer.echo(f"error: {failed} of {max_polls} polls failed", err=True)
+        raise typer.Exit(1)
 
 
 @mig_app.command("predict")

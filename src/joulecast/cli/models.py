@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
-
-import typer
-from rich.console import Console
-from rich.table import Table
-
+from joulecast.cli.common import Column, echo_csv, echo_json, fitted_table, flat
 from joulecast.cli.main import app
+from joulecast.cli.options import FormatOpt, JsonAliasOpt, OutputFormat, output_format
 from joulecast.models.params import count_params
 from joulecast.models.registry import load_model_config, model_ids
 
+# The id is never cut; at 80 columns the optional columns make room for the longest one.
+_COLUMNS = (
+    Column("id", left=True),
+    Column("family", left=True, optional=True),
+    Column("total B"),
+    Column("active B"),
+    Column("dtype", left=True),
+    Column("layers", optional=True),
+    Column("experts"),
+)
+
 
 @app.command("models")
-def models_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
+def models_command(fmt: FormatOpt = OutputFormat.TABLE, as_json: JsonAliasOpt = False) -> None:
     """List the models joulecast can build, with total and active parameters."""
+    fmt = output_format(fmt, as_json)
     entries = [(cfg, count_params(cfg)) for cfg in map(load_model_config, model_ids())]
-    if as_json:
-        rows = [
+    if fmt is not OutputFormat.TABLE:
+        records = [
             {
                 "id": cfg.id,
                 "family": cfg.family,
@@ -38,28 +43,33 @@ def models_command(
             }
             for cfg, counts in entries
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        if fmt is OutputFormat.JSON:
+            echo_json({"models": records})
+        else:
+            echo_csv([flat(r) for r in records])
         return
-    table = Table(title="Models (parameter counts computed from the architecture)")
-    table.add_column("id", no_wrap=True)
-    table.add_column("family")
-    for col in ("total (B)", "active (B)"):
-        table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("weights")
-    table.add_column("layers", justify="right")
-    table.add_column("experts", justify="right")
-    for cfg, counts in entries:
-        experts = f"{cfg.num_experts_per_tok}/{cfg.num_experts}" if cfg.is_moe else "-"
-        table.add_row(
+    from rich import box
+    from rich.console import Console
+
+    rows = [
+        (
             cfg.id,
             cfg.family,
             _billions(counts.total),
             _billions(counts.active),
             cfg.weight_precision,
             str(cfg.num_hidden_layers or "-"),
-            experts,
+            f"{cfg.num_experts_per_tok}/{cfg.num_experts}" if cfg.is_moe else "-",
         )
-    Console().print(table)
+        for cfg, counts in entries
+    ]
+    console = Console()
+    title = "Models (parameter counts computed from the architecture)"
+    # One space between columns: the longest id and the figures fit 80 columns.
+    table = fitted_table(
+        console, title, _COLUMNS, rows, box=box.SIMPLE_HEAD, show_edge=False, padding=0
+    )
+    console.print(table)
 
 
 def _billions(params: int) -> str:

@@ -10,13 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from joulecast.errors import WorkloadError
 from joulecast.hardware.spec import GPUSpec
+from joulecast.schema import MAX_DIMENSION
 from joulecast.workload.ir import Precision, Workload
+
+if TYPE_CHECKING:
+    from joulecast.models.registry import ModelConfig
 
 
 class OutputFormat(StrEnum):
@@ -28,8 +32,28 @@ class OutputFormat(StrEnum):
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
+JsonAliasOpt = Annotated[
+    bool, typer.Option("--json", hidden=True, help="Deprecated: use --format json.")
+]
+
+
+def output_format(fmt: OutputFormat, as_json: bool) -> OutputFormat:
+    """``fmt``, or JSON when the deprecated ``--json`` flag is given (with a warning on stderr)."""
+    if not as_json:
+        return fmt
+    typer.echo("warning: --json is deprecated; use --format json", err=True)
+    return OutputFormat.JSON
+
+
 SmClockOpt = Annotated[float | None, typer.Option("--sm-clock", help="Locked SM clock in MHz.")]
-PowerCapOpt = Annotated[float | None, typer.Option("--power-cap", help="Power limit in W.")]
+PowerCapOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--power-cap",
+        help="Power limit in W, within the part's min..max limit (joulecast gpus --format json). "
+        "Default: the part's default limit.",
+    ),
+]
 
 WorkloadFileOpt = Annotated[
     Path | None, typer.Option("--workload", "-w", help="EnergAIzer kernel-list JSON file.")
@@ -39,21 +63,47 @@ ModelConfigOpt = Annotated[
     Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")
 ]
 ExampleOpt = Annotated[bool, typer.Option(help="Use the built-in example encoder.")]
-BatchOpt = Annotated[int | None, typer.Option(min=1)]
-SeqOpt = Annotated[int | None, typer.Option(min=1)]
-PhaseOpt = Annotated[str, typer.Option(help="prefill or decode.")]
-ContextOpt = Annotated[int | None, typer.Option(min=1, help="KV-cache length for decode.")]
+
+
+def _size(help_text: str, *names: str) -> Any:
+    """A size option: an integer in [1, MAX_DIMENSION] (2**31), so that no request overflows."""
+    return typer.Option(*names, min=1, max=MAX_DIMENSION, help=help_text)
+
+
+BatchOpt = Annotated[
+    int | None, _size("Sequences (or images) processed together; required with --model.")
+]
+SeqOpt = Annotated[
+    int | None,
+    _size(
+        "Tokens per sequence in this pass. prefill: the prompt length (required). decode: new "
+        "tokens per sequence in the step, default 1 (more than 1 models a multi-token step, e.g. "
+        "speculative verification), against --context cached tokens. Not for vision models."
+    ),
+]
+PhaseOpt = Annotated[
+    str, typer.Option(help="prefill (the whole prompt) or decode (one step on a KV cache).")
+]
+ContextOpt = Annotated[
+    int | None,
+    _size("Tokens already in the KV cache: required for decode; a cached prefix for prefill."),
+]
 PrecisionOpt = Annotated[
-    str, typer.Option(help="bf16, fp16, fp32, fp8, or auto (the checkpoint's own format).")
+    str,
+    typer.Option(
+        help="bf16, fp16, fp32, fp8, or auto (the checkpoint's own format; refused for mxfp4 "
+        "checkpoints, which have no kernel model)."
+    ),
 ]
 AttentionOpt = Annotated[str | None, typer.Option(help="eager, sdpa or flash.")]
-ImageSizeOpt = Annotated[int | None, typer.Option(min=1)]
+ImageSizeOpt = Annotated[
+    int | None, _size("Input resolution in pixels of a vision model. Default: the model's own.")
+]
 PrefillTokensOpt = Annotated[
     int | None,
-    typer.Option(
+    _size(
+        "Decode: prompt tokens prefilled in the same step (serving engines' chunked prefill).",
         "--prefill-tokens",
-        min=1,
-        help="Decode: prompt tokens prefilled in the same step (serving engines' chunked prefill).",
     ),
 ]
 CudaGraphsOpt = Annotated[
@@ -115,7 +165,7 @@ class WorkloadOptions:
 
     def _model_pass(self, gpu: GPUSpec) -> Workload:
         from joulecast.models.build import build_workload, memory_required_bytes
-        from joulecast.models.registry import ModelConfig, model_config_from_hf_json
+        from joulecast.models.registry import model_config_from_hf_json
 
         if self.batch is None:
             raise WorkloadError("--model needs --batch")
@@ -126,12 +176,7 @@ class WorkloadOptions:
         )
         precision = self.precision.strip().lower()
         if precision == "auto":
-            from joulecast.models.build import checkpoint_precision
-            from joulecast.models.registry import load_model_config
-
-            precision = checkpoint_precision(
-                cfg if isinstance(cfg, ModelConfig) else load_model_config(cfg)
-            )
+            precision = _auto_precision(cfg)
         prec = Precision(precision) if precision in set(Precision) else None
         if prec is None:
             raise WorkloadError(
@@ -156,6 +201,26 @@ class WorkloadOptions:
                 f"{gpu.id} has {gpu.memory_capacity_gb:g} GB; lower the batch or sequence"
             )
         return build_workload(cfg, trace_mode=self.trace_mode, **kwargs)
+
+
+def _auto_precision(model: str | ModelConfig) -> str:
+    """What ``--precision auto`` means for ``model``: its checkpoint's format.
+
+    Raises:
+        WorkloadError: an mxfp4 checkpoint (joulecast has no fp4 kernel model; the Python API
+            runs it as bf16, the command line makes the user say so).
+    """
+    from joulecast.models.build import checkpoint_precision
+    from joulecast.models.registry import load_model_config
+
+    cfg = load_model_config(model) if isinstance(model, str) else model
+    if cfg.weight_precision == "mxfp4":
+        raise WorkloadError(
+            f"--precision auto: {cfg.id} ships mxfp4 weights, which joulecast has no kernel model "
+            "for; pass --precision bf16 to model them dequantised to bf16 (or another explicit "
+            "format)"
+        )
+    return checkpoint_precision(cfg)
 
 
 HostOpt = Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from joulecast.cli.common import echo_csv, echo_json
+from joulecast.cli.common import Column, Steps, echo_csv, echo_json, fitted_table
 from joulecast.cli.main import app
 from joulecast.cli.options import (
     AttentionOpt,
@@ -113,40 +113,36 @@ def _num(value: float, significant: int = 4) -> str:
     return f"{value:.{decimals}f}"
 
 
+_COLUMNS = (
+    "req MHz",
+    "cap W",
+    "run MHz",
+    "time ms",
+    "power W",
+    "energy J",
+    "EDP J·s",
+    "throttled",
+)
+
+
 def render_table(points: list[SweepPoint], max_slowdown: float) -> None:
     """Print one rich table per (workload, GPU), the two optima of each power cap marked."""
     from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     groups: dict[tuple[str, str], list[SweepPoint]] = {}
     for p in points:
         groups.setdefault((p.workload, p.gpu), []).append(p)
+    columns = (*map(Column, _COLUMNS), Column("optimum", left=True))
+    caption = (
+        f"optimum: {ENERGY_MARK} lowest energy at this cap, {BUDGET_MARK} lowest energy within "
+        f"{max_slowdown:g}× the fastest time at this cap; run MHz: the clock after power-cap "
+        "throttling"
+    )
     for (workload, gpu), pts in groups.items():
-        table = Table(
-            title=f"{workload} on {gpu}",
-            box=box.SIMPLE_HEAD,
-            caption=(
-                f"optimum: {ENERGY_MARK} lowest energy at this cap, {BUDGET_MARK} lowest "
-                f"energy within {max_slowdown:g}× the fastest time at this cap; run MHz: the "
-                "clock after power-cap throttling"
-            ),
-        )
-        for col in (
-            "req MHz",
-            "cap W",
-            "run MHz",
-            "time ms",
-            "power W",
-            "energy J",
-            "EDP J·s",
-            "throttled",
-            "optimum",
-        ):
-            table.add_column(col, justify="left" if col == "optimum" else "right")
-        for p in pts:
-            table.add_row(
+        rows = [
+            (
                 f"{p.requested_clock_mhz:g}",
                 f"{p.power_cap_w:g}",
                 f"{p.sm_clock_mhz:g}",
@@ -163,8 +159,16 @@ def render_table(points: list[SweepPoint], max_slowdown: float) -> None:
                     )
                     if on
                 ),
-                style="bold green" if p.energy_optimal or p.fastest_within_budget else None,
             )
+            for p in pts
+        ]
+        styles = [
+            "bold green" if p.energy_optimal or p.fastest_within_budget else None for p in pts
+        ]
+        title = f"{workload} on {gpu}"
+        table = fitted_table(
+            console, title, columns, rows, styles=styles, box=box.SIMPLE_HEAD, caption=caption
+        )
         console.print(table)
 
 
@@ -202,7 +206,9 @@ def sweep_command(
     power_caps: Annotated[
         str | None,
         typer.Option(
-            "--power-caps", help="Power limits in W, e.g. 150,200,250. Default: the part's default."
+            "--power-caps",
+            help="Power limits in W, e.g. 150,200,250, each within every part's min..max limit. "
+            "Default: each part's default limit.",
         ),
     ] = None,
     max_slowdown: Annotated[
@@ -230,23 +236,28 @@ def sweep_command(
     specs += [gpu_from_file(f) for f in gpu_spec or []]
     specs = list(dict.fromkeys(specs)) or [load_gpu(DEFAULT_GPU)]
     caps = parse_power_caps(power_caps) if power_caps is not None else None
+    for spec in specs:
+        for cap in caps or ():
+            spec.check_power_limit(cap)
     options = WorkloadOptions.pick(locals())
     points: list[SweepPoint] = []
-    for spec in specs:
-        # Built per GPU so that each part's checks (fp8 support, memory capacity) apply.
-        wl = options.build(spec)
-        part_clocks = parse_clocks(clocks, spec.clock_step_mhz) if clocks is not None else None
-        points += sweep(
-            [wl],
-            [spec],
-            clocks_mhz=part_clocks,
-            power_caps_w=caps,
-            max_slowdown=max_slowdown,
-            cuda_graphs=cuda_graphs,
-            host=host,
-        )
+    with Steps(len(specs), "sweeping") as steps:
+        for spec in specs:
+            steps.start(spec.id)
+            # Built per GPU so that each part's checks (fp8 support, memory capacity) apply.
+            wl = options.build(spec)
+            part_clocks = parse_clocks(clocks, spec.clock_step_mhz) if clocks is not None else None
+            points += sweep(
+                [wl],
+                [spec],
+                clocks_mhz=part_clocks,
+                power_caps_w=caps,
+                max_slowdown=max_slowdown,
+                cuda_graphs=cuda_graphs,
+                host=host,
+            )
     if fmt is OutputFormat.JSON:
-        echo_json([p.to_dict() for p in points])
+        echo_json({"points": [p.to_dict() for p in points]})
     elif fmt is OutputFormat.CSV:
         echo_csv([p.to_dict() for p in points])
     else:

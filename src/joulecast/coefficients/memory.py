@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from joulecast.errors import CalibrationError
 from joulecast.yamlio import dump_yaml, load_yaml_text
 
 FILE_NAME = "memory_energy.yaml"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,18 @@ class MemoryEnergy:
         return dump_yaml(asdict(self))
 
 
-@cache
-def shipped_memory_energy() -> MemoryEnergy | None:
-    """The committed measurement, if the package ships one."""
-    path = Path(str(resources.files("joulecast.coefficients") / "data" / FILE_NAME))
+def read_shipped(file_name: str, cls: type[_T]) -> _T | None:
+    """The measurement ``cls`` shipped as ``data/<file_name>``, if the package ships one."""
+    path = Path(str(resources.files("joulecast.coefficients") / "data" / file_name))
     if not path.is_file():
         return None
     try:
-        return MemoryEnergy(**load_yaml_text(path.read_text()))
+        return cls(**load_yaml_text(path.read_text()))
     except (OSError, ValueError, TypeError) as exc:
-        raise CalibrationError(f"cannot read {FILE_NAME}: {exc}".splitlines()[0]) from None
+        raise CalibrationError(f"cannot read {file_name}: {exc}".splitlines()[0]) from None
+
+
+@cache
+def shipped_memory_energy() -> MemoryEnergy | None:
+    """The committed measurement, if the package ships one."""
+    return read_shipped(FILE_NAME, MemoryEnergy)

@@ -12,14 +12,37 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from joulecast.errors import ClockError, UnknownNameError
-from joulecast.schema import NonNegativeInt, PositiveFloat, PositiveInt, to_builtins, validate
+from joulecast.schema import to_builtins, validate
 from joulecast.workload.ir import Precision
 from joulecast.yamlio import load_mapping, load_yaml_text
+
+# ---- physical bounds of a part, hypothetical ones included ---------------------------------
+# Generous (about 100x beyond today's parts either way) but finite: every figure a spec file
+# gives keeps an estimate far inside float64, and the clock grid short enough to sweep.
+MIN_CLOCK_MHZ, MAX_CLOCK_MHZ = 1.0, 100_000.0  # SM and memory clocks (today: 0.2-2.5 GHz)
+MAX_SUPPORTED_CLOCKS = 10_000  # lockable SM clocks from min to max (shipped parts: 80-150)
+MAX_SM_COUNT = 100_000  # B200: 148
+MIN_TFLOPS, MAX_TFLOPS = 1e-3, 1e6  # per format (A10 fp64: 0.98; B200 dense fp4: 9,000)
+MIN_BANDWIDTH_GB_S, MAX_BANDWIDTH_GB_S = 1.0, 1e6  # (A10: 600 GB/s; B200: 8,000 GB/s)
+MIN_MEMORY_GB, MAX_MEMORY_GB = 0.01, 1e6  # device memory (A10: 24 GB; B200: 180 GB)
+MIN_CACHE_MB, MAX_CACHE_MB = 0.01, 1e6  # L2 in MB (6-126); shared memory per SM in KB too
+MIN_POWER_W, MAX_POWER_W = 1.0, 1e6  # every power figure (B200 TDP: 1,000 W)
+MIN_PROCESS_NODE_NM, MAX_PROCESS_NODE_NM = 0.1, 1e4  # (shipped: 4-8 nm)
+MAX_MIG_SLICES = 64  # shipped: 7
+
+
+def _between(low: float, high: float) -> Any:
+    return msgspec.Meta(ge=low, le=high)
+
+
+Clock = Annotated[float, _between(MIN_CLOCK_MHZ, MAX_CLOCK_MHZ)]
+Watts = Annotated[float, _between(MIN_POWER_W, MAX_POWER_W)]
+Cache = Annotated[float, _between(MIN_CACHE_MB, MAX_CACHE_MB)]
 
 
 class MemoryTechnology(StrEnum):
@@ -43,6 +66,14 @@ class Architecture(StrEnum):
     BLACKWELL = "blackwell"
 
 
+class Interconnect(StrEnum):
+    """GPU-to-GPU link of a multi-GPU server (PCIe Gen4 x16 figures by default)."""
+
+    NVSWITCH = "nvswitch"
+    NVLINK_BRIDGE = "nvlink-bridge"
+    PCIE = "pcie"
+
+
 class GPUSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One GPU part. Construct with :func:`load_gpu` or :func:`gpu_from_file`.
 
@@ -55,33 +86,42 @@ class GPUSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         cuda_tflops: CUDA-core (non-tensor) TFLOPS per precision.
         idle_power_w: board power idle at the max clock.
         mig_slices: compute slices for MIG; 0 = no MIG.
+        interconnect: how the part talks to its peers in a multi-GPU server (nvswitch,
+            nvlink-bridge, pcie). Optional: a spec without it is a PCIe card.
+        interconnect_bandwidth_gb_s: peak GPU-to-GPU bandwidth per GPU and direction.
+        interconnect_latency_us: fixed time of one collective (NCCL's launch and handshake).
+        interconnect_pj_per_bit: energy per bit carried over the link, both ends.
     """
 
     id: str
     name: str
     architecture: Architecture
-    process_node_nm: PositiveFloat
-    sm_count: PositiveInt
-    max_clock_mhz: PositiveFloat
-    base_clock_mhz: PositiveFloat
-    min_clock_mhz: PositiveFloat
-    clock_step_mhz: PositiveFloat
-    spec_clock_mhz: PositiveFloat
+    process_node_nm: Annotated[float, _between(MIN_PROCESS_NODE_NM, MAX_PROCESS_NODE_NM)]
+    sm_count: Annotated[int, msgspec.Meta(gt=0, le=MAX_SM_COUNT)]
+    max_clock_mhz: Clock
+    base_clock_mhz: Clock
+    min_clock_mhz: Clock
+    clock_step_mhz: Annotated[float, msgspec.Meta(gt=0, le=MAX_CLOCK_MHZ)]
+    spec_clock_mhz: Clock
     tensor_tflops: dict[Precision, float]
     cuda_tflops: dict[Precision, float]
     memory_technology: MemoryTechnology
-    memory_bandwidth_gb_s: PositiveFloat
-    memory_capacity_gb: PositiveFloat
-    l2_cache_mb: PositiveFloat
-    shared_memory_per_sm_kb: PositiveFloat
-    tdp_w: PositiveFloat
-    default_power_limit_w: PositiveFloat
-    min_power_limit_w: PositiveFloat
-    max_power_limit_w: PositiveFloat
-    idle_power_w: PositiveFloat
-    memory_clock_mhz: PositiveFloat | None = None
-    mig_slices: NonNegativeInt = 0
+    memory_bandwidth_gb_s: Annotated[float, _between(MIN_BANDWIDTH_GB_S, MAX_BANDWIDTH_GB_S)]
+    memory_capacity_gb: Annotated[float, _between(MIN_MEMORY_GB, MAX_MEMORY_GB)]
+    l2_cache_mb: Cache
+    shared_memory_per_sm_kb: Cache
+    tdp_w: Watts
+    default_power_limit_w: Watts
+    min_power_limit_w: Watts
+    max_power_limit_w: Watts
+    idle_power_w: Watts
+    memory_clock_mhz: Clock | None = None
+    mig_slices: Annotated[int, msgspec.Meta(ge=0, le=MAX_MIG_SLICES)] = 0
     form_factor: str = "SXM"
+    interconnect: Interconnect = Interconnect.PCIE
+    interconnect_bandwidth_gb_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_BANDWIDTH_GB_S)] = 32.0
+    interconnect_latency_us: Annotated[float, msgspec.Meta(gt=0, le=1e6)] = 10.0
+    interconnect_pj_per_bit: Annotated[float, msgspec.Meta(ge=0, le=1e4)] = 5.0
     sources: list[str] = []
 
     def __hash__(self) -> int:
@@ -125,7 +165,13 @@ class GPUSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
                 f"max_clock_mhz] = [{lo:g}, {hi:g}]"
             )
         steps = (hi - lo) / self.clock_step_mhz
-        if hi >= lo and abs(steps - round(steps)) > _GRID_TOLERANCE:
+        if steps >= MAX_SUPPORTED_CLOCKS:
+            out.append(
+                f"the clock grid min_clock_mhz..max_clock_mhz in clock_step_mhz steps has "
+                f"{steps + 1:,.0f} clocks; at most {MAX_SUPPORTED_CLOCKS:,} are supported "
+                "(raise clock_step_mhz)"
+            )
+        elif hi >= lo and abs(steps - round(steps)) > _GRID_TOLERANCE:
             out.append(
                 f"max_clock_mhz - min_clock_mhz ({hi - lo:g}) must be a whole number of "
                 f"clock_step_mhz ({self.clock_step_mhz:g})"
@@ -137,11 +183,19 @@ class GPUSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         tensor, cuda = self.tensor_tflops, self.cuda_tflops
         if Precision.FP32 not in cuda:
             out.append("cuda_tflops needs an fp32 entry")
+        if not tensor:
+            out.append("tensor_tflops needs at least one entry (e.g. bf16)")
         for table_name, table in (("tensor_tflops", tensor), ("cuda_tflops", cuda)):
             out += [
                 f"{table_name}.{prec} must be positive (got {value:g})"
                 for prec, value in table.items()
                 if value <= 0
+            ]
+            out += [
+                f"{table_name}.{prec} must lie within [{MIN_TFLOPS:g}, {MAX_TFLOPS:,.0f}] TFLOPS "
+                f"(got {value:g})"
+                for prec, value in table.items()
+                if value > 0 and not MIN_TFLOPS <= value <= MAX_TFLOPS
             ]
         for prec, tc in tensor.items():
             # Tensor cores exist to beat the CUDA cores: compare with the same format, or with
@@ -267,6 +321,22 @@ class GPUSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
             raise ClockError(
                 f"power cap {power_cap_w:g} W is outside {self.id}'s range: it must exceed the "
                 f"idle power ({floor:.0f} W) and be at most {self.max_power_limit_w:g} W"
+            )
+        return power_cap_w
+
+    def check_power_limit(self, power_cap_w: float) -> float:
+        """Return ``power_cap_w`` if the part accepts it as its power limit, else raise a
+        :class:`ClockError`.
+
+        The settable range is [``min_power_limit_w``, ``max_power_limit_w``], as ``nvidia-smi
+        -pl`` enforces it; :meth:`check_power_cap` is the wider range the power model can
+        evaluate (down to idle), which the command line does not offer.
+        """
+        lo, hi = self.min_power_limit_w, self.max_power_limit_w
+        if not lo <= power_cap_w <= hi:
+            raise ClockError(
+                f"power cap {power_cap_w:g} W is outside {self.id}'s power limits: "
+                f"{lo:g}-{hi:g} W (min_power_limit_w to max_power_limit_w)"
             )
         return power_cap_w
 

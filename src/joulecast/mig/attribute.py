@@ -14,6 +14,7 @@ import numpy as np
 
 from joulecast.errors import TelemetryError
 from joulecast.mig.frame import FloatArray, GpuTelemetry, Telemetry
+from joulecast.mig.limits import MAX_BOARD_POWER_W, check_setting
 from joulecast.mig.methods import MethodOutput, ModelInputs, get_method, model_inputs
 
 StaticPolicy = Literal["reserved", "active-only", "proportional", "unattributed"]
@@ -233,6 +234,22 @@ def _integrate(x: FloatArray, dt: FloatArray, scale: FloatArray) -> FloatArray:
     return np.asarray((seg * scale.reshape((-1,) + (1,) * (x.ndim - 1))).sum(axis=0))
 
 
+def check_idle_power(idle_power_w: float | None, gpu: GpuTelemetry) -> None:
+    """Reject a known static power the board never reached (it would make shares above 100 %).
+
+    Raises:
+        TelemetryError: On a negative or non-finite value, or one above the GPU's highest
+            measured board power.
+    """
+    check_setting("--idle-power-w", idle_power_w, positive=False, upper=MAX_BOARD_POWER_W)
+    top = float(np.max(gpu.board_power_w)) if gpu.board_power_w.size else 0.0
+    if idle_power_w is not None and idle_power_w > top:
+        raise TelemetryError(
+            f"--idle-power-w {idle_power_w:g} W is above the highest measured board power of "
+            f"GPU {gpu.gpu_uuid} ({top:.1f} W); static power cannot exceed board power"
+        )
+
+
 def attribute_gpu(
     gpu: GpuTelemetry,
     *,
@@ -255,11 +272,13 @@ def attribute_gpu(
 
     Raises:
         UnknownMethodError: On an unknown method (a :class:`TelemetryError`).
-        TelemetryError: On an unknown policy, or fewer than two samples.
+        TelemetryError: On an unknown policy, fewer than two samples, or an idle power that is
+            negative, not finite or above the highest measured board power.
     """
     method_fn = get_method(method)
     if gpu.time_s.size < 2:
         raise TelemetryError(f"GPU {gpu.gpu_uuid}: need at least two samples to integrate energy")
+    check_idle_power(idle_power_w, gpu)
     notes: list[str] = []
     inputs: ModelInputs = model_inputs(gpu)
     notes.extend(inputs.notes)

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from joulecast.errors import TelemetryError
+from joulecast.mig.limits import check_column, check_name
 from joulecast.mig.profiles import MigProfile, parse_profile, total_slices_for
 
 FloatArray = NDArray[np.float64]
@@ -126,6 +127,7 @@ def build_telemetry(
     energy_counter_j: FloatArray | None = None,
     source_format: str,
     row_offset: int = 2,
+    row_numbers: NDArray[np.intp] | None = None,
     warnings: Sequence[str] = (),
 ) -> Telemetry:
     """Turn long rows (one per timestamp and instance) into per-GPU frames.
@@ -140,13 +142,15 @@ def build_telemetry(
         energy_counter_j: Optional board energy counter in J per row.
         source_format: Name of the reader, for messages.
         row_offset: Added to a 0-based row index to name a line in error messages.
+        row_numbers: File line of each row (overrides ``row_offset``).
         warnings: Warnings already raised by the reader.
 
     Returns:
         The telemetry.
 
     Raises:
-        TelemetryError: On backwards timestamps, duplicate rows, no power at all, or bad profiles.
+        TelemetryError: On backwards timestamps, duplicate rows, no power at all, bad profiles,
+            or a value outside :mod:`joulecast.mig.limits`.
     """
     n_rows = int(np.asarray(time_s).shape[0])
     gpu_code, gpu_names = first_seen_codes([str(g).strip() for g in gpu_uuid])
@@ -166,7 +170,7 @@ def build_telemetry(
         activity=activity,
         energy_counter_j=energy_counter_j,
         source_format=source_format,
-        row_numbers=np.arange(n_rows) + row_offset,
+        row_numbers=np.arange(n_rows) + row_offset if row_numbers is None else row_numbers,
         warnings=warnings,
     )
 
@@ -205,7 +209,8 @@ def build_telemetry_coded(
         The telemetry.
 
     Raises:
-        TelemetryError: On backwards timestamps, duplicate rows, no power at all, or bad profiles.
+        TelemetryError: On backwards timestamps, duplicate rows, no power at all, bad profiles,
+            or a value outside :mod:`joulecast.mig.limits` (infinite, negative, impossible).
     """
     notes = list(warnings)
     n_rows = int(time_s.shape[0])
@@ -216,8 +221,23 @@ def build_telemetry_coded(
         raise TelemetryError(
             f"{source_format}: blank or invalid timestamp at row {int(row_numbers[bad])}"
         )
+
+    def where(k: int) -> str:
+        return f"{source_format}: row {int(row_numbers[k])}"
+
+    for g, name in enumerate(gpu_names):
+        check_name("GPU UUID", str(name), where(int(np.argmax(gpu_code == g))))
+    for c, (gi, prof) in enumerate(inst_keys):
+        row = where(int(np.argmax(inst_code == c)))
+        check_name("GPU-instance id", gi, row)
+        check_name("profile", prof, row)
+    check_column("timestamp_s", time_s, where)
+    check_column("board_power_w", board_power_w, where)
+    if energy_counter_j is not None:
+        check_column("energy_counter_j", energy_counter_j, where)
     act = np.full((n_rows, len(ACTIVITY_FIELDS)), np.nan)
     for name, values in activity.items():
+        check_column(name, np.asarray(values, dtype=np.float64), where)
         act[:, FIELD_INDEX[name]] = values
     for j, name in enumerate(ACTIVITY_FIELDS):
         col = act[:, j]
@@ -237,9 +257,6 @@ def build_telemetry_coded(
         notes.append(
             f"{int(over.sum())} activity values above 1 (max {np.nanmax(act):.3f}) clamped to 1"
         )
-    under = act < 0.0
-    if under.any():
-        notes.append(f"{int(under.sum())} negative activity values clamped to 0")
     np.clip(act, 0.0, 1.0, out=act)
 
     frames: list[GpuTelemetry] = []

@@ -10,7 +10,6 @@ downloaded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -20,8 +19,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from joulecast.errors import SpecError, UnknownNameError
-from joulecast.schema import NonNegativeInt, PositiveFloat, PositiveInt, validate
-from joulecast.yamlio import load_mapping, load_yaml_text
+from joulecast.models.config_checks import shape_problems
+from joulecast.schema import (
+    MAX_LAYERS,
+    Dimension,
+    LayerCount,
+    OptionalCount,
+    brief,
+    integral,
+    validate,
+)
+from joulecast.yamlio import load_file, load_mapping, load_yaml_text
 
 Family = Literal[
     "bert",
@@ -117,6 +125,19 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Most parameters a checkpoint may declare outside the graph (``extra_params``): 10**15, a
+#: thousand times today's largest models.
+MAX_PARAMS = 10**15
+#: Largest MLP/expansion ratio of a vision block (MobileViT: 2 and 4).
+MAX_RATIO = 1024.0
+#: Most stages of a CNN or MobileViT (ResNet: 4; MobileViT: 3).
+MAX_STAGES = 64
+
+Ratio = Annotated[float, msgspec.Meta(gt=0, le=MAX_RATIO)]
+Widths = Annotated[tuple[Dimension, ...], msgspec.Meta(min_length=1, max_length=MAX_STAGES)]
+Depths = Annotated[tuple[LayerCount, ...], msgspec.Meta(min_length=1, max_length=MAX_STAGES)]
+
+
 class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Architecture of one model: the ``config.json`` fields that shape its kernels.
 
@@ -144,57 +165,62 @@ class ModelConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
         "all_linear"
     )
     # ---- transformer body ----
-    num_hidden_layers: PositiveInt | None = None
-    hidden_size: PositiveInt | None = None
-    intermediate_size: PositiveInt | None = None
-    num_attention_heads: PositiveInt | None = None
-    num_key_value_heads: PositiveInt | None = None
-    head_dim: PositiveInt | None = None
-    vocab_size: PositiveInt | None = None
-    max_position_embeddings: PositiveInt | None = None
-    type_vocab_size: NonNegativeInt = 0
+    num_hidden_layers: LayerCount | None = None
+    hidden_size: Dimension | None = None
+    intermediate_size: Dimension | None = None
+    num_attention_heads: Dimension | None = None
+    num_key_value_heads: Dimension | None = None
+    head_dim: Dimension | None = None
+    vocab_size: Dimension | None = None
+    max_position_embeddings: Dimension | None = None
+    type_vocab_size: OptionalCount = 0
     tie_word_embeddings: bool = False
     hidden_act: str = "silu"
     attention_bias: bool = False
     qk_norm: bool = False
-    sliding_window: PositiveInt | None = None
-    sliding_window_pattern: PositiveInt | None = None
-    attention_chunk_size: PositiveInt | None = None
-    no_rope_layer_interval: PositiveInt | None = None
+    sliding_window: Dimension | None = None
+    sliding_window_pattern: Dimension | None = None
+    attention_chunk_size: Dimension | None = None
+    no_rope_layer_interval: Dimension | None = None
     # ---- mixture of experts ----
-    num_experts: NonNegativeInt = 0
-    num_experts_per_tok: NonNegativeInt = 0
-    moe_intermediate_size: PositiveInt | None = None
-    num_shared_experts: NonNegativeInt = 0
-    shared_expert_intermediate_size: PositiveInt | None = None
-    first_k_dense_replace: NonNegativeInt = 0
+    num_experts: OptionalCount = 0
+    num_experts_per_tok: OptionalCount = 0
+    moe_intermediate_size: Dimension | None = None
+    num_shared_experts: OptionalCount = 0
+    shared_expert_intermediate_size: Dimension | None = None
+    first_k_dense_replace: Annotated[int, msgspec.Meta(ge=0, le=MAX_LAYERS)] = 0
     # GPUs the routed experts are spread over when this config is one GPU's shard (serving).
     expert_parallel: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
-    moe_layer_step: PositiveInt = 1
-    intermediate_size_mlp: PositiveInt | None = None
+    moe_layer_step: LayerCount = 1
+    intermediate_size_mlp: Dimension | None = None
     # ---- multi-head latent attention (DeepSeek-V3) ----
-    q_lora_rank: PositiveInt | None = None
-    kv_lora_rank: PositiveInt | None = None
-    qk_rope_head_dim: PositiveInt | None = None
-    qk_nope_head_dim: PositiveInt | None = None
-    v_head_dim: PositiveInt | None = None
+    q_lora_rank: Dimension | None = None
+    kv_lora_rank: Dimension | None = None
+    qk_rope_head_dim: Dimension | None = None
+    qk_nope_head_dim: Dimension | None = None
+    v_head_dim: Dimension | None = None
     # ---- vision ----
-    image_size: PositiveInt | None = None
-    patch_size: PositiveInt | None = None
-    num_channels: PositiveInt = 3
-    num_labels: PositiveInt = 1000
-    depths: tuple[int, ...] | None = None
-    hidden_sizes: tuple[int, ...] | None = None
-    embedding_size: PositiveInt | None = None
-    neck_hidden_sizes: tuple[int, ...] | None = None
-    transformer_depths: tuple[int, ...] | None = None
-    mlp_ratio: PositiveFloat = 2.0
-    expand_ratio: PositiveFloat = 4.0
-    conv_kernel_size: PositiveInt = 3
+    image_size: Dimension | None = None
+    patch_size: Dimension | None = None
+    num_channels: Dimension = 3
+    num_labels: Dimension = 1000
+    depths: Depths | None = None
+    hidden_sizes: Widths | None = None
+    embedding_size: Dimension | None = None
+    neck_hidden_sizes: Widths | None = None
+    transformer_depths: Depths | None = None
+    mlp_ratio: Ratio = 2.0
+    expand_ratio: Ratio = 4.0
+    conv_kernel_size: Dimension = 3
     # ---- how published counts are quoted ----
     active_params_include_embedding: bool = True
-    extra_params: NonNegativeInt = 0
+    extra_params: Annotated[int, msgspec.Meta(ge=0, le=MAX_PARAMS)] = 0
     extra_params_note: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = shape_problems(self, moe_families=MOE_FAMILIES)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     # ---- derived -------------------------------------------------------------------------
     @property
@@ -449,20 +475,30 @@ _FIELDS = frozenset(ModelConfig.__struct_fields__)
 
 
 def _to_int(value: Any, key: str, origin: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise SpecError(f"{origin}: field '{key}' must be an integer, got {value!r}")
-    return int(value)
+    number = integral(value)
+    if number is None:
+        raise SpecError(f"{origin}: field '{key}' must be an integer, got {brief(value)}")
+    return number
 
 
-def parse_hf_config(data: Mapping[str, Any], *, name: str | None = None) -> ModelConfig:
+def parse_hf_config(
+    data: Mapping[str, Any], *, name: str | None = None, origin: str | None = None
+) -> ModelConfig:
     """Convert a decoded Hugging Face ``config.json`` into a :class:`ModelConfig`.
 
     Multimodal configs with a ``text_config`` (Gemma 3, Llama 4) use their text part.
 
+    Args:
+        data: the decoded JSON.
+        name: the model's id (default: the config's ``_name_or_path`` or its model type).
+        origin: where the data came from, the prefix of error messages (default: ``name``).
+
     Raises:
-        SpecError: unsupported ``model_type`` or missing/invalid fields (all missing ones named).
+        SpecError: unsupported ``model_type`` or missing, out-of-bounds or inconsistent fields
+            (all missing ones named).
     """
-    origin = name or "config.json"
+    label = name or "config.json"
+    origin = origin or label
     if not isinstance(data, Mapping):
         raise SpecError(f"{origin}: expected a JSON object")
     merged: dict[str, Any] = dict(data)
@@ -472,7 +508,9 @@ def parse_hf_config(data: Mapping[str, Any], *, name: str | None = None) -> Mode
     model_type = data.get("model_type", merged.get("model_type"))
     if not isinstance(model_type, str) or model_type not in _MODEL_TYPES:
         known = ", ".join(sorted(_MODEL_TYPES))
-        raise SpecError(f"{origin}: unsupported model_type {model_type!r} (supported: {known})")
+        raise SpecError(
+            f"{origin}: unsupported model_type {brief(model_type)} (supported: {known})"
+        )
     family = _MODEL_TYPES[model_type]
     out: dict[str, Any] = {"family": family}
     for key, value in merged.items():
@@ -531,7 +569,7 @@ def parse_hf_config(data: Mapping[str, Any], *, name: str | None = None) -> Mode
         out["sliding_window"] = _to_int(out["sliding_window"], "sliding_window", origin)
     ident = name or str(merged.get("_name_or_path") or merged.get("name_or_path") or model_type)
     out["id"] = ident
-    out["source"] = f"Hugging Face config.json ({origin})"
+    out["source"] = f"Hugging Face config.json ({label})"
     # drop keys that are None so that family requirements see them as missing
     cleaned = {k: v for k, v in out.items() if v is not None}
     return _validate(cleaned, origin)
@@ -541,17 +579,11 @@ def model_config_from_hf_json(path: str | Path) -> ModelConfig:
     """Read a local Hugging Face ``config.json`` (never downloads).
 
     Raises:
-        SpecError: file missing or malformed, unsupported model type, or missing fields.
+        SpecError: file missing, unreadable, not UTF-8 or malformed, unsupported model type, or
+            missing, out-of-bounds or inconsistent fields.
     """
     p = Path(path)
-    if not p.is_file():
-        raise SpecError(f"model config not found: {p}")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            f"{p.name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    return parse_hf_config(
-        data, name=str(p.parent.name or p.name) if p.name == "config.json" else p.stem
-    )
+    data = load_file(p, "model config", kind="json")
+    folder = p.parent.name if p.name == "config.json" else ""
+    name = folder or (p.name if p.name == "config.json" else p.stem)
+    return parse_hf_config(data, name=name, origin=f"{folder}/{p.name}" if folder else p.name)

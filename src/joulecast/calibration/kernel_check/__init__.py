@@ -4,10 +4,12 @@ The aiconfigurator tables (``<data>/aiconfigurator/``, described in the data REA
 time tens of thousands of GEMM and attention shapes back to back on H100-SXM and A100-SXM, and
 record latency plus NVML power of the same kernels on an H200. This package reads them, predicts
 every row with joulecast's kernel models and power model as shipped, and reports latency, power
-and energy errors. Two numbers come from these tables: for latency, the fused-attention cost per
-CTA wave (a labelled subset of the H100 decode table, :mod:`joulecast.kernels.attention`); for
-power, the Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16
-(:mod:`joulecast.calibration.memory_energy`).
+and energy errors. Three numbers come from these tables: for latency, the fused-attention cost
+per CTA wave (a labelled subset of the H100 decode table, :mod:`joulecast.kernels.attention`);
+for power, the Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16
+(:mod:`joulecast.calibration.memory_energy`), and the Hopper tensor energy per FLOP, the median
+over the H200 bf16 GEMM rows with m >= 1024, capped calls included
+(:mod:`joulecast.calibration.tensor_energy`).
 
 Modules, each with its part of the protocol (also printed at the top of the report):
 
@@ -33,6 +35,7 @@ from joulecast.calibration.kernel_check.metrics import (
 )
 from joulecast.calibration.kernel_check.prediction import (
     KernelPrediction,
+    events_at,
     events_at_measured_latency,
     predict,
 )
@@ -53,6 +56,7 @@ from joulecast.calibration.kernel_check.tables import (
     FloatArray,
     KernelRows,
     KernelTable,
+    collected_tables,
     describe_row,
     nvml_samples,
     power_reliable,
@@ -81,8 +85,10 @@ __all__ = [
     "KernelTable",
     "Kind",
     "attention_ops",
+    "collected_tables",
     "describe_row",
     "error_stats",
+    "events_at",
     "events_at_measured_latency",
     "gemm_ops",
     "kernel_report",

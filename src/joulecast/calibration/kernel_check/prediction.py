@@ -14,7 +14,8 @@
 * **Rows.** Every row is predicted.
 
 :func:`events_at_measured_latency` isolates the power model: the energy events of a call with the
-time-proportional ones taken over the measured latency.
+time-proportional ones taken over the measured latency; :func:`events_at` does the same at a
+clock per row (the Hopper energy measurements solve it for power-capped calls).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from numpy.typing import NDArray
 from joulecast.calibration.kernel_check.tables import FloatArray, KernelRows
 from joulecast.coefficients import coefficients_for
 from joulecast.coefficients.params import GpuCoefficients
-from joulecast.dvfs import dvfs_curve, regulated_power_w
+from joulecast.dvfs import DvfsCurve, dvfs_curve, regulated_power_w
 from joulecast.errors import CalibrationError
 from joulecast.hardware.spec import GPUSpec, load_gpu
 from joulecast.power import FEATURES, coefficient_vector, event_matrix
@@ -127,6 +128,32 @@ def events_at_measured_latency(
     """
     spec = gpu if gpu is not None else load_gpu(rows.table.gpu)
     coeffs = coefficients if coefficients is not None else coefficients_for(spec)
+    ev, idle, _ = events_at(rows, select, spec, coeffs)
+    return ev, float(idle[0]) + coeffs.power.idle_offset_w
+
+
+def events_at(
+    rows: KernelRows,
+    select: NDArray[np.bool_],
+    spec: GPUSpec,
+    coeffs: GpuCoefficients,
+    clock_mhz: FloatArray | None = None,
+    curve: DvfsCurve | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Energy events of the selected rows at per-row clocks, over their measured latency.
+
+    Args:
+        rows: a kernel table.
+        select: rows to use.
+        spec: the part.
+        coeffs: its coefficients (time model and reference clock).
+        clock_mhz: clock of each selected row (default: the maximum clock).
+        curve: V(f) and idle(f) of the part (default: the shipped one).
+
+    Returns:
+        (events, shape (rows, features), J per unit coefficient; idle power at each row's
+        clock, W; modelled latency of each row over the supported clocks, shape (rows, clocks)).
+    """
     idx = np.flatnonzero(select)
     if len(idx) == 0:
         raise CalibrationError(f"{rows.table.name}: no rows selected")
@@ -134,14 +161,28 @@ def events_at_measured_latency(
     cw = compile_workload(
         Workload(rows.table.name, tuple(op for i in idx for op in rows.ops[i])), spec
     )
-    clock = np.array([float(spec.max_clock_mhz)])
-    curve = dvfs_curve(spec)
-    t_u = kernel_times(cw, coeffs.time, clock)
-    ev = event_matrix(cw, t_u, clock, curve.v2_ratio(clock, coeffs.ref_clock_mhz))[:, 0, :]
+    clocks = np.asarray(spec.supported_clocks_mhz(), dtype=np.float64)
     n = len(idx)
-    ev_row = ev[cw.order].reshape(n, per_row, -1).sum(axis=1)
-    t_row = t_u[cw.order, 0].reshape(n, per_row).sum(axis=1)
-    time_cols = [FEATURES.index("busy_w"), FEATURES.index("sm_pj_per_cycle")]
-    ev_row[:, time_cols] *= (rows.latency_s[idx] / t_row)[:, None]
-    idle = float(curve.idle_power(clock)[0]) + coeffs.power.idle_offset_w
-    return np.asarray(ev_row, dtype=np.float64), idle
+    t_kernel = kernel_times(cw, coeffs.time, clocks)[cw.order].reshape(n, per_row, -1)
+    t_model = t_kernel.sum(axis=1)
+    f = np.full(n, float(spec.max_clock_mhz)) if clock_mhz is None else clock_mhz
+    # Each kernel's share of the row's modelled time at the row's clock: the measured latency
+    # is split between the kernels of a call in that proportion.
+    at_f = np.stack(
+        [[np.interp(f[j], clocks, t_kernel[j, k]) for k in range(per_row)] for j in range(n)]
+    )
+    share = at_f / at_f.sum(axis=1, keepdims=True)
+    curve = curve if curve is not None else dvfs_curve(spec)
+    v2 = curve.v2_ratio(f, coeffs.ref_clock_mhz)
+    # Events per launch at 1 MHz, 1 s and V = V_ref, then scaled per row: every column is
+    # linear in time, clock and V² (power.event_matrix).
+    unit = event_matrix(cw, np.ones((len(cw.unique_ops), 1)), np.array([1.0]), np.array([1.0]))
+    per_kernel = unit[:, 0, :][cw.order].reshape(n, per_row, -1)
+    lat = rows.latency_s[idx]
+    timed = [FEATURES.index("busy_w"), FEATURES.index("sm_pj_per_cycle")]
+    per_kernel[:, :, timed] *= share[:, :, None] * lat[:, None, None]
+    ev = per_kernel.sum(axis=1)
+    scale = np.tile(v2[:, None], (1, len(FEATURES)))
+    scale[:, FEATURES.index("sm_pj_per_cycle")] *= f
+    scale[:, FEATURES.index("dram_pj_per_byte")] = 1.0
+    return np.asarray(ev * scale, dtype=np.float64), curve.idle_power(f), t_model

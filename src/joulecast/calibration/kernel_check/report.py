@@ -24,17 +24,17 @@ import numpy as np
 from joulecast.calibration.kernel_check.metrics import SHAPE_CLASSES, ErrorStats, error_stats
 from joulecast.calibration.kernel_check.prediction import (
     KernelPrediction,
-    events_at_measured_latency,
+    events_at,
     predict,
 )
 from joulecast.calibration.kernel_check.tables import (
     TABLES,
+    FloatArray,
     describe_row,
     power_reliable,
     read_table,
     subsample,
     table_by_name,
-    unthrottled_reliable,
 )
 from joulecast.coefficients import coefficients_for
 from joulecast.datapaths import require_data_dir
@@ -137,6 +137,29 @@ def _latency_section(preds: Sequence[KernelPrediction]) -> list[str]:
     return out
 
 
+def _energy_at_measured_latency(p: KernelPrediction) -> tuple[FloatArray, FloatArray]:
+    """(predicted, measured) energy per call of the settled rows at the measured latency."""
+    from joulecast.calibration.memory_energy import power_settled
+    from joulecast.calibration.tensor_energy import CAPPED_FRACTION, solved_clocks
+
+    rows = p.rows
+    assert rows.power_w is not None and rows.power_limit_w is not None
+    sel = power_settled(rows)
+    if not sel.any():
+        return np.array([]), np.array([])
+    spec = load_gpu(p.gpu)
+    coeffs = coefficients_for(spec)
+    capped = rows.power_w[sel] >= CAPPED_FRACTION * rows.power_limit_w[sel]
+    clock = None
+    if capped.any() and (~capped).sum() >= 10:
+        _, _, t_model = events_at(rows, sel, spec, coeffs)
+        clock, _, _ = solved_clocks(rows, sel, spec, t_model)
+    ev, idle, _ = events_at(rows, sel, spec, coeffs, clock)
+    lat = rows.latency_s[sel]
+    pred = ev @ coefficient_vector(coeffs.power) + (idle + coeffs.power.idle_offset_w) * lat
+    return np.asarray(pred, dtype=np.float64), rows.power_w[sel] * lat
+
+
 def _power_section(preds: Sequence[KernelPrediction]) -> list[str]:
     withp = [p for p in preds if p.rows.power_w is not None]
     if not withp:
@@ -164,25 +187,20 @@ def _power_section(preds: Sequence[KernelPrediction]) -> list[str]:
         "",
         "### The power model alone: energy per call at the measured latency",
         "",
-        "Unthrottled rows of >= 0.1 ms (below 97 % of the limit, so at the maximum clock), with",
-        "the time-proportional events taken over the measured latency: what the energy per event",
-        "gets right when the time is known. Errors in %.",
+        "Settled rows (>= 0.1 ms, and the call measured before also >= 0.1 ms: NVML averages",
+        "over the last second), with the time-proportional events taken over the measured",
+        "latency; uncapped calls at the maximum clock, capped ones (>= 97 % of the limit) at the",
+        "clock their latency gives (joulecast.calibration.tensor_energy): what the energy per",
+        "event gets right when the time is known. Errors in %.",
         "",
         f"| table | {_STATS_HEAD} |",
         f"|---|{_STATS_RULE}|",
     ]
     for p in withp:
         assert p.rows.power_w is not None
-        sel = unthrottled_reliable(p.rows)
-        if not sel.any():
-            continue
-        spec = load_gpu(p.gpu)
-        coeffs = coefficients_for(spec)
-        ev, idle = events_at_measured_latency(p.rows, sel, spec, coeffs)
-        lat = p.rows.latency_s[sel]
-        pred_e = ev @ coefficient_vector(coeffs.power) + idle * lat
-        meas_e = p.rows.power_w[sel] * lat
-        out.append(f"| {p.rows.table.name} | {_stats_cells(error_stats(pred_e, meas_e))} |")
+        pred_e, meas_e = _energy_at_measured_latency(p)
+        if pred_e.size:
+            out.append(f"| {p.rows.table.name} | {_stats_cells(error_stats(pred_e, meas_e))} |")
     out += [
         "",
         "### Power by measured size, rows >= 0.1 ms (MAPE % / bias %, rows; mean W measured → "
@@ -232,11 +250,13 @@ edit by hand. Source: NVIDIA aiconfigurator's per-kernel database (data README, 
 
 **Protocol: forecast.** Every row is predicted with the kernel models and the coefficients joulecast
 ships (`coefficients_for(spec)`: A100-PCIe fitted values, transferred by physics to the A100-SXM,
-H100 and H200). Two numbers are taken from these tables: the fused-attention cost per CTA wave
-(3,540 + 25.2·head_dim cycles, from the H100 decode rows with kv_len <= 16 and head_dim < 512),
-and the Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16 (weight
-streaming; ≥ 0.1 ms, below 97 % of the power limit), used for the H100 and H200 power. Nothing
-else is fitted on them. The measured latency is
+H100 and H200). Three numbers are taken from these tables: the fused-attention cost per CTA wave
+(3,540 + 25.2·head_dim cycles, from the H100 decode rows with kv_len <= 16 and head_dim < 512);
+the Hopper HBM energy per byte, the median over the H200 bf16 GEMM rows with m <= 16 (weight
+streaming; settled: ≥ 0.1 ms after a ≥ 0.1 ms call, below 97 % of the power limit); and the
+Hopper tensor energy per FLOP, the median over the settled H200 bf16 GEMM rows with m >= 1024,
+capped calls at the clock their latency gives (docs/hardware.md). Both are used for the H100 and
+H200 power. Nothing else is fitted on them. The measured latency is
 GPU time per call of back-to-back calls, so it is compared with joulecast's per-kernel GPU time (no
 host dispatch, no pass overhead); fp8 GEMM calls include the activation quantisation kernel and
 attention calls the KV-cache write (vLLM's `reshape_and_cache`; an fp8 cache makes bf16 prefill

@@ -51,6 +51,10 @@ class KernelTable:
     measured_on: str
     dtype: str
     power: bool
+    # A collected table (`joulecast measure kernels`): rows kept where column == value, and the
+    # SM clock they were locked at (None: the driver's clocks).
+    where: tuple[tuple[str, str], ...] = ()
+    locked_clock_mhz: float | None = None
 
 
 TABLES: tuple[KernelTable, ...] = (
@@ -187,8 +191,11 @@ def describe_row(rows: KernelRows, i: int) -> str:
 # Reading
 
 
-def _read_columns(path: Path, required: Sequence[str]) -> tuple[dict[str, list[str]], int]:
-    """Columns of a CSV file as strings; one-line errors for a missing file or column."""
+def _read_columns(
+    path: Path, required: Sequence[str], where: Sequence[tuple[str, str]] = ()
+) -> tuple[dict[str, list[str]], int]:
+    """Columns of a CSV file as strings (rows where every ``column == value`` of ``where``);
+    one-line errors for a missing file or column."""
     if not path.is_file():
         raise DataNotFoundError(f"kernel table not found: {path}")
     with path.open(newline="") as fh:
@@ -197,7 +204,7 @@ def _read_columns(path: Path, required: Sequence[str]) -> tuple[dict[str, list[s
         if header is None:
             raise CalibrationError(f"{path.name}: empty file")
         header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
+        missing = [c for c in (*required, *(c for c, _ in where)) if c not in header]
         if missing:
             raise CalibrationError(
                 f"{path.name}: missing column(s) {', '.join(missing)} (has: {', '.join(header)})"
@@ -212,6 +219,8 @@ def _read_columns(path: Path, required: Sequence[str]) -> tuple[dict[str, list[s
                 raise CalibrationError(
                     f"{path.name}: line {line_no} has {len(rec)} fields, header has {len(header)}"
                 )
+            if any(rec[header.index(c)].strip() != v for c, v in where):
+                continue
             for c, i in idx.items():
                 cols[c].append(rec[i].strip())
             n += 1
@@ -265,9 +274,10 @@ def _latency_column(path: Path) -> str:
 
 
 def read_table(table: KernelTable, data_dir: Path | None = None) -> KernelRows:
-    """Read one aiconfigurator table into per-row kernels and measurements."""
-    base = (data_dir if data_dir is not None else require_data_dir()) / SUBDIR
-    path = base / table.file
+    """Read one aiconfigurator table (or a collected one) into per-row kernels and measurements."""
+    path = Path(table.file)
+    if not path.is_absolute():
+        path = (data_dir if data_dir is not None else require_data_dir()) / SUBDIR / table.file
     if not path.is_file():
         raise DataNotFoundError(f"kernel table not found: {path}")
     lat_col = _latency_column(path)
@@ -282,7 +292,7 @@ def read_table(table: KernelTable, data_dir: Path | None = None) -> KernelRows:
             header = [h.strip() for h in next(csv.reader(fh), [])]
         length_cols = ("kv_len",) if "kv_len" in header else ("isl", "step")
         required = (*_ATTN_COLUMNS, *length_cols, lat_col, *extra)
-    cols, n_rows = _read_columns(path, required)
+    cols, n_rows = _read_columns(path, required, table.where)
     latency = _numbers(path, cols, lat_col) * 1e-3
     power = _numbers(path, cols, "power") if table.power else None
     limit = _numbers(path, cols, "power_limit") if table.power else None
@@ -348,7 +358,11 @@ def subsample(rows: KernelRows, max_rows: int) -> KernelRows:
     if max_rows <= 0 or len(rows) <= max_rows:
         return rows
     step = math.ceil(len(rows) / max_rows)
-    sel = np.arange(0, len(rows), step)
+    return take_rows(rows, np.arange(0, len(rows), step))
+
+
+def take_rows(rows: KernelRows, sel: NDArray[np.intp]) -> KernelRows:
+    """The rows at indices ``sel``, in that order."""
     return KernelRows(
         table=rows.table,
         ops=tuple(rows.ops[i] for i in sel),
@@ -358,6 +372,56 @@ def subsample(rows: KernelRows, max_rows: int) -> KernelRows:
         features={k: v[sel] for k, v in rows.features.items()},
         dropped=rows.dropped,
     )
+
+
+def collected_tables(path: Path, gpu: str | None = None) -> tuple[KernelTable, ...]:
+    """The kernel tables in a file of ``joulecast measure kernels``: one per kind (GEMM, prefill
+    and decode attention), GEMM precision and locked clock, read with :func:`read_table`.
+
+    Args:
+        path: the collected CSV (aiconfigurator power-table columns plus ``kind``).
+        gpu: joulecast GPU id of the rows (default: the file's ``gpu`` column).
+
+    Raises:
+        CalibrationError: no GEMM or attention rows, or no GPU id.
+    """
+    cols, _ = _read_columns(path, ("kind", "gemm_dtype", "gpu", "gpu_name", "sm_clock_locked_mhz"))
+    kinds: dict[str, Kind] = {
+        "gemm": "gemm",
+        "context_attention": "context",
+        "generation_attention": "generation",
+    }
+    groups = dict.fromkeys(
+        (k, d if k == "gemm" else "", c)
+        for k, d, c in zip(
+            cols["kind"], cols["gemm_dtype"], cols["sm_clock_locked_mhz"], strict=True
+        )
+        if k in kinds
+    )
+    if not groups:
+        raise CalibrationError(f"{path.name}: no GEMM or attention rows")
+    gpu_id = gpu or next((g for g in cols["gpu"] if g), "")
+    if not gpu_id:
+        raise CalibrationError(f"{path.name}: no joulecast GPU id in the file; give one")
+    out = []
+    for kind, dtype, clock in groups:
+        where = (("kind", kind), ("gemm_dtype", dtype), ("sm_clock_locked_mhz", clock))
+        at = f" at {float(clock):g} MHz" if clock else ""
+        label = f" {dtype}" if dtype else ""
+        out.append(
+            KernelTable(
+                name=f"collected {kind}{label}{at} ({path.name})",
+                file=str(path.resolve()),
+                kind=kinds[kind],
+                gpu=gpu_id,
+                measured_on=cols["gpu_name"][cols["kind"].index(kind)],
+                dtype="bf16" if dtype in ("", "bfloat16", "bf16") else dtype,
+                power=True,
+                where=where,
+                locked_clock_mhz=float(clock) if clock else None,
+            )
+        )
+    return tuple(out)
 
 
 # Row filtering
