@@ -79,21 +79,7 @@ def test_every_command_help_works(root: typer.core.TyperGroup) -> None:
         assert "Usage" in result.output
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                reason="mig synth --seed, mig serve --idle-power-w and --static-policy have no "
-                "help yet (cli/mig.py is owned by the MIG work)"
-            )
-            if name == "mig"
-            else (),
-        )
-        for name in COMMANDS
-    ],
-)
+@pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_option_has_help_text(root: typer.core.TyperGroup, command: str) -> None:
     missing = [
         (" ".join(path), param.name)

@@ -53,7 +53,10 @@ def calibrate_command(
         raise CalibrationError("--out FILE.yaml needs --gpu; give a folder to write every GPU")
     if not single_file:
         out.mkdir(parents=True, exist_ok=True)
+    status = Console(stderr=True).status("fitting")
+    status.start()
     for set_name, gpu_id in sets:
+        status.update(f"fitting {gpu_id}")
         rows = training_rows(data, set_name)
         spec = load_gpu(gpu_id)
         cal = Calibration(spec, host_id=default_host_id(gpu_id, spec.form_factor)).fit(rows)
@@ -79,6 +82,7 @@ def calibrate_command(
                 "src/joulecast/coefficients/data\n" + dump_yaml(host.to_dict())
             )
             typer.echo(f"{gpu_id} measurement host -> {host_file}")
+    status.stop()
     dvfs_dir = data / "energaizer" / "config" / "dvfs"
     curves: dict[str, Any] = {}
     if not single_file and dvfs_dir.is_dir():

@@ -134,7 +134,7 @@ def attribute_command(
 def synth_command(
     out: Annotated[Path, typer.Option("--out", help="Long CSV to write.")],
     scenario: Annotated[str, typer.Option("--scenario", help="Scenario name.")] = "tune-3g2g1g1g",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the synthetic day.")] = 0,
     duration_s: Annotated[
         int | None, typer.Option("--duration-s", help="Override the scenario length.")
     ] = None,
@@ -177,10 +177,13 @@ def benchmark_command(
     """Compare every method on synthetic scenarios with a known truth (errors, conservation)."""
     from dataclasses import asdict
 
+    from rich.console import Console
+
     from joulecast.mig.benchmark import evaluation_set, markdown_table, run_benchmark
 
     scenarios, seeds = evaluation_set(which)
-    scores = run_benchmark(scenarios, seeds)
+    with Console(stderr=True).status("scoring every method on the synthetic scenarios"):
+        scores = run_benchmark(scenarios, seeds)
     if output_format is OutputFormat.JSON:
         doc = {
             "set": which,
@@ -212,8 +215,12 @@ def serve_command(
     timeout_s: Annotated[
         float, typer.Option("--timeout-s", help="HTTP timeout of one poll.")
     ] = 5.0,
-    idle_power_w: Annotated[float | None, typer.Option("--idle-power-w")] = None,
-    static_policy: Annotated[str, typer.Option("--static-policy")] = "reserved",
+    idle_power_w: Annotated[
+        float | None, typer.Option("--idle-power-w", help="Known static board power in W.")
+    ] = None,
+    static_policy: Annotated[
+        str, typer.Option("--static-policy", help="How static power is shared among tenants.")
+    ] = "reserved",
     max_polls: Annotated[
         int | None,
         typer.Option(
