@@ -178,3 +178,28 @@ def test_control_characters_in_names_are_one_line() -> None:
     text = "\n".join([HEADER, row(0).replace("GPU-a", '"GPU\na"')])
     with pytest.raises(TelemetryError, match="GPU UUID 'GPU\\\\na' is not a plain name"):
         read_long_csv(text)
+
+
+FUZZ_SUBNORMAL = (
+    '{"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {"__name__": '
+    '"DCGM_FI_DEV_POWER_USAGE", "UUID": "GPU-j", "GPU_I_ID": "0", "GPU_I_PROFILE": "1g.10gb"}, '
+    '"values": [["0.0", "2.225073858507203e-309"], [1700000001.0, "0.0"], [1700000002.0, "0.0"]]}, '
+    '{"metric": {"__name__": "DCGM_FI_DEV_POWER_USAGE", "UUID": "GPU-j", "GPU_I_ID": "1", '
+    '"GPU_I_PROFILE": "1g.10gb"}, "values": [["1.0", "0.0"], [1700000001.0, "0.0"], '
+    '[1700000002.0, "0.0"]]}, {"metric": {"__name__": "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "UUID": '
+    '"GPU-j", "GPU_I_ID": "0", "GPU_I_PROFILE": "1g.10gb"}, "values": [["0.0", "0.0"], '
+    '[1700000001.0, "0.0000"], [1700000002.0, "0.0000"]]}, {"metric": {"__name__": '
+    '"DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "UUID": "GPU-j", "GPU_I_ID": "0", "GPU_I_PROFILE": '
+    '"1g.10gb"}, "values": [[1700000000.0, "0.0000"], [1700000001.0, "0.0000"], '
+    '[1700000002.0, "0.0000"]]}]}}'
+)
+
+
+def test_interpolating_subnormal_power_never_goes_negative() -> None:
+    """Found by a 10,000-example fuzz run: np.interp between a subnormal power and zero
+    rounded to -3e-315 W."""
+    from tests.mig.test_reader_properties import check
+
+    from joulecast.mig.readers import read_prometheus
+
+    check(lambda: read_prometheus(FUZZ_SUBNORMAL))

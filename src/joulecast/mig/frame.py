@@ -103,7 +103,8 @@ def _fill_gaps(values: FloatArray, valid: BoolArray) -> tuple[FloatArray, int]:
     if n_missing == 0 or not good.any():
         return values, 0 if not good.any() else n_missing
     out = values.copy()
-    out[idx[~good]] = np.interp(idx[~good], idx[good], v[good])
+    filled = np.interp(idx[~good], idx[good], v[good])
+    out[idx[~good]] = np.clip(filled, v[good].min(), v[good].max())
     return out, n_missing
 
 
@@ -353,7 +354,9 @@ def _build_gpu(
         )
     missing_p = np.isnan(board)
     if missing_p.any():
-        board = np.interp(times, times[~missing_p], board[~missing_p])
+        known = board[~missing_p]
+        # Clipped to the known range: np.interp between subnormal values can round below it.
+        board = np.clip(np.interp(times, times[~missing_p], known), known.min(), known.max())
         notes.append(
             f"GPU {uuid}: board power missing at {int(missing_p.sum())} timestamps; interpolated"
         )
