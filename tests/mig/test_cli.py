@@ -97,3 +97,11 @@ def test_missing_column_exits_2_with_one_line(tmp_path: Path) -> None:
         == "error: long-csv: missing required column(s): board_power_w"
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_benchmark_csv_is_csv() -> None:
+    res = runner.invoke(app, ["mig", "benchmark", "--set", "held-out", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith("method,median_abs_error_pct")
+    assert not any(line.startswith("|") for line in lines)

@@ -193,6 +193,12 @@ def benchmark_command(
         }
         typer.echo(json.dumps(doc, indent=2))
         return
+    if output_format is OutputFormat.CSV:
+        from joulecast.cli.common import echo_csv
+
+        echo_csv([{k: v for k, v in asdict(s).items() if not isinstance(v, list | tuple | dict)}
+                  for s in scores])  # fmt: skip
+        return
     typer.echo(
         f"{which} set: {len(scenarios)} scenarios x seeds {', '.join(map(str, seeds))}; "
         "error = per-instance dynamic energy vs truth"
