@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_cli.py
 	$(BIN)/python benchmarks/bench_mig.py
 	$(BIN)/python benchmarks/bench_mig_serve.py
+	$(BIN)/python benchmarks/bench_parsers.py
 	$(BIN)/python benchmarks/bench_validate.py
 
 accuracy: $(VENV)/.installed

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from joulecast.diffusion import diffusion_model_ids, estimate_generation, load_diffusion_config
@@ -72,11 +70,8 @@ def test_power_stays_under_the_cap() -> None:
     assert est.avg_power_w <= 700.0
 
 
-def test_one_answer_is_fast_in_process() -> None:
-    estimate_generation("flux", "h100-sxm", batch=3, num_gpus=4)  # warm the caches
-    t0 = time.perf_counter()
-    estimate_generation("flux", "h100-sxm", batch=3, num_gpus=4)
-    assert time.perf_counter() - t0 < 0.05
-    t0 = time.perf_counter()
-    estimate_generation("cogvideox-2b", "h100-sxm", batch=3, num_gpus=2, ulysses=2)
-    assert time.perf_counter() - t0 < 0.5  # cold: the graphs built and costed once
+def test_a_repeated_answer_is_the_cached_one() -> None:
+    # Speed is measured by benchmarks/bench_parsers.py; here only that the cache returns the
+    # same answer.
+    first = estimate_generation("flux", "h100-sxm", batch=3, num_gpus=4)
+    assert estimate_generation("flux", "h100-sxm", batch=3, num_gpus=4) == first
