@@ -4,9 +4,9 @@ A ring all-reduce of ``B`` bytes over ``n`` GPUs moves ``2(n-1)/n · B`` bytes t
 link; vLLM's custom all-reduce (CUDA graphs, NVLink) has a fixed cost of about 5 µs. Time is
 ``latency + 2(n-1)/n · B / (link bandwidth × efficiency)``.
 
-Link bandwidth per GPU and direction, from the vendors' datasheets: NVLink 3 (A100) 300 GB/s,
-NVLink 4 (H100/H200) 450 GB/s, NVLink 5 (B200) 900 GB/s; PCIe parts talk over PCIe (Gen4 x16
-32 GB/s, Gen5 x16 64 GB/s). Efficiency 0.75 and latency 5 µs come from aiconfigurator's H100-SXM
+Link bandwidth per GPU and direction is the GPU spec's ``interconnect_bandwidth_gb_s`` (the
+vendors' datasheets: NVLink 3/4/5 300/450/900 GB/s, PCIe Gen4/Gen5 x16 32/64 GB/s).
+Efficiency 0.75 and latency 5 µs come from aiconfigurator's H100-SXM
 vLLM custom all-reduce table (CUDA-graph rows: 4.3-5.5 µs for small messages; 303-406 GB/s of
 450 at 128-268 MB), checked by a test, not from the serving rows. While a GPU waits on a
 collective it draws its idle power (the NVLink energy, ~1 pJ/bit published for NVLink 4, is
@@ -15,24 +15,16 @@ below a watt at these volumes and is left out).
 
 from __future__ import annotations
 
-from joulecast.hardware.spec import Architecture, GPUSpec
+from joulecast.hardware.spec import GPUSpec
 
 ALLREDUCE_LATENCY_S = 5e-6
 LINK_EFFICIENCY = 0.75
-_NVLINK_GB_S = {
-    Architecture.AMPERE: 300.0,
-    Architecture.HOPPER: 450.0,
-    Architecture.BLACKWELL: 900.0,
-}
-_PCIE_GB_S = {Architecture.AMPERE: 32.0, Architecture.ADA: 32.0}
-_PCIE_GEN5_GB_S = 64.0
 
 
 def link_bandwidth_b_s(gpu: GPUSpec) -> float:
-    """Per-direction bandwidth of the link a GPU's collectives use, in bytes/s."""
-    if gpu.form_factor.upper().startswith("SXM") and gpu.architecture in _NVLINK_GB_S:
-        return _NVLINK_GB_S[gpu.architecture] * 1e9
-    return _PCIE_GB_S.get(gpu.architecture, _PCIE_GEN5_GB_S) * 1e9
+    """Per-direction bandwidth of the link a GPU's collectives use, in bytes/s (the spec's
+    ``interconnect_bandwidth_gb_s``)."""
+    return gpu.interconnect_bandwidth_gb_s * 1e9
 
 
 def all_reduce_time_s(message_bytes: float, num_gpus: int, gpu: GPUSpec) -> float:

@@ -45,7 +45,7 @@ from joulecast.serving.memory import (
     serving_memory,
 )
 from joulecast.serving.suggest import does_not_fit
-from joulecast.workload.ir import Workload
+from joulecast.workload.ir import Precision, Workload
 
 MAX_TOKENS = 1_000_000
 PRECISIONS = ("auto", "bf16", "fp16", "fp8", "mxfp4")
@@ -175,7 +175,7 @@ def serve(
     if not 0.1 <= gpu_memory_utilization <= 1.0:
         raise WorkloadError("gpu memory utilization must lie in [0.1, 1]")
     weights, compute = _precision(cfg, precision)
-    if compute == "fp8" and not spec.supports_tensor(_fp8()):
+    if compute == "fp8" and not spec.supports_tensor(Precision.FP8):
         raise WorkloadError(f"{spec.id} has no fp8 tensor cores; use --precision bf16")
     layout = resolve_layout(cfg, num_gpus, tp, ep, dp)
     mem = serving_memory(
@@ -193,12 +193,6 @@ def serve(
         cfg, spec, layout, running, batch, input_tokens, output_tokens, weights, compute,
         sm_clock_mhz, power_cap_w, machine, mem, tuple(notes),
     )  # fmt: skip
-
-
-def _fp8() -> Any:
-    from joulecast.workload.ir import Precision
-
-    return Precision.FP8
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from joulecast.serving.frontier import SWEEP_BATCHES
 from joulecast.serving.layout import Layout, resolve_layout
 from joulecast.serving.memory import serving_memory
 from joulecast.timeline import compile_workload
+from joulecast.workload.ir import Precision
 
 DEFAULT_GPUS = ("h100-sxm", "h200", "b200", "a100-sxm4-80gb")
 GPU_COUNTS = (1, 2, 4, 8)
@@ -136,7 +137,7 @@ def plan(
     evaluated: list[Candidate] = []
     for gpu in gpus:
         spec = resolve_gpu(gpu)
-        if compute == "fp8" and "fp8" not in {str(p) for p in spec.tensor_tflops}:
+        if compute == "fp8" and not spec.supports_tensor(Precision.FP8):
             continue
         evaluated += _search_gpu(cfg, spec, weights, compute, input_tokens, output_tokens,
                                  host, max_gpus, batches, clocks_per_gpu)  # fmt: skip
